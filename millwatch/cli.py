@@ -1,0 +1,111 @@
+"""The ``millwatch`` command: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import runpy
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from millwatch.servers import ServerError
+from millwatch.stack import Stack, StackConfig
+
+STATUS_COLUMNS = (
+    ("published", "messages_published_total"),
+    ("acked", "messages_acked_total"),
+    ("outbox", "outbox_depth"),
+    ("received", "messages_received_total"),
+    ("lines", "lines_written_total"),
+    ("rejected", "messages_rejected_total"),
+    ("retries", "write_retries_total"),
+    ("unacked", "unacked"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="millwatch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the local stack with simulated factories")
+    up.add_argument("--state-dir", type=Path, default=Path(".millwatch"))
+    up.add_argument("--cluster", default="c1")
+    up.add_argument("--factories", type=int, default=3)
+    up.add_argument("--looms", type=int, default=20, help="air-jet looms per factory")
+    up.add_argument("--knitting", type=int, default=6, help="knitting machines per factory")
+    up.add_argument("--dyeing", type=int, default=4, help="jet dyeing machines per factory")
+    up.add_argument("--ingest-workers", type=int, default=1)
+    up.add_argument("--mqtt-url", default=os.environ.get("MILLWATCH_MQTT_URL"))
+    up.add_argument("--influx-url", default=os.environ.get("MILLWATCH_INFLUX_URL"))
+    up.add_argument("--mqtt-port", type=int, default=18830, help="port of the broker it starts")
+    up.add_argument("--influx-port", type=int, default=18086, help="port of the InfluxDB it starts")
+    up.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
+    up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    for name, module in (("gateway", "gateway"), ("ingest", "ingest")):
+        sub = commands.add_parser(name, help=f"run one {name} (python -m {module})")
+        sub.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _print_status(stack: Stack) -> None:
+    for name, counters in stack.status().items():
+        cells = [f"{label}={counters[key]:.0f}" for label, key in STATUS_COLUMNS if key in counters]
+        print(f"  {name:<14} {' '.join(cells) or '(no counters yet)'}", flush=True)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """Start the stack, print live counters until Ctrl-C (or ``--duration``), stop it."""
+    config = StackConfig(
+        state_dir=args.state_dir.resolve(),
+        cluster=args.cluster,
+        factories=args.factories,
+        looms=args.looms,
+        knitting=args.knitting,
+        dyeing=args.dyeing,
+        mqtt_url=args.mqtt_url,
+        influx_url=args.influx_url,
+        mqtt_port=args.mqtt_port,
+        influx_port=args.influx_port,
+        ingest_workers=args.ingest_workers,
+    )
+    stack = Stack(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.start()
+        print(f"millwatch up: state in {config.state_dir}; Ctrl-C stops everything", flush=True)
+        for server in stack.servers:
+            print(f"  {type(server).__name__.lower():<14} {server.url}", flush=True)
+        waited = 0.0
+        while not stop.wait(args.status_every):
+            stack.check_alive()
+            waited += args.status_every
+            print(f"-- status after {waited:.0f} s", flush=True)
+            _print_status(stack)
+            if args.duration is not None and waited >= args.duration:
+                break
+    except KeyboardInterrupt:
+        print("\nmillwatch up: stopping", flush=True)
+    except ServerError as exc:
+        print(f"millwatch up: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``millwatch`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        return run_up(args)
+    sys.argv = [args.command, *args.args]
+    runpy.run_module(args.command, run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
