@@ -353,25 +353,26 @@ def encode_telemetry(batch: TelemetryBatch) -> bytes:
     >>> encode_telemetry(b)
     b'{"v":1,"seq":7,"type":"knit_circular","ts":[1000,2000],"m":{"speed_rpm":[30.5,null]}}'
     """
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Any] = {}
     kinds = MACHINE_TYPES[batch.machine_type].fields
     for name, values in batch.fields.items():
-        if kinds[name] is FieldKind.STR:
-            columns[name] = list(values)
-            continue
-        present = ~np.isnan(values)
-        cast = values.astype(np.int64) if kinds[name] is FieldKind.INT else values
-        columns[name] = [v if ok else None for v, ok in zip(cast.tolist(), present, strict=True)]
+        if kinds[name] is not FieldKind.INT:
+            columns[name] = np.ascontiguousarray(values) if values.dtype != object else list(values)
+        elif np.isnan(values).any():
+            columns[name] = [None if np.isnan(v) else int(v) for v in values.tolist()]
+        else:
+            columns[name] = values.astype(np.int64)
     doc: dict[str, Any] = {
         "v": VERSION,
         "seq": batch.seq,
         "type": batch.machine_type,
-        "ts": batch.ts_ms.astype(np.int64).tolist(),
+        "ts": batch.ts_ms.astype(np.int64),
         "m": columns,
     }
     if batch.historical:
         doc["hist"] = True
-    return orjson.dumps(doc)
+    # orjson writes numpy arrays natively, NaN as null.
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def encode_records(batch: RecordBatch) -> bytes:

@@ -78,7 +78,8 @@ class _ManagedProcess(ABC):
     @property
     def pid(self) -> int | None:
         """Process id while running, else None."""
-        return self._proc.pid if self.running and self._proc else None
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     @property
     def running(self) -> bool:
