@@ -41,6 +41,10 @@ GATEWAY_SEGMENT: Final = "_gateway"
 DEADLETTER_ROOT: Final = f"{TOPIC_ROOT}/_deadletter"
 ID_PATTERN: Final = re.compile(r"[a-z0-9-]{1,32}")
 FAULT_TYPE_PATTERN: Final = re.compile(r"[a-z0-9_]{1,64}")
+#: Gateway counter names become InfluxDB field keys, so they need a safe alphabet.
+COUNTER_NAME_PATTERN: Final = re.compile(r"[a-z0-9_]{1,64}")
+#: Line protocol of InfluxDB 2.x/3.x allows no control characters in string values.
+CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 MachineChannel = Literal["telemetry", "event", "fault_label", "birth"]
 GatewayChannel = Literal["status", "metrics"]
@@ -53,6 +57,21 @@ MAX_RECORDS: Final = 5_000
 MAX_FUTURE_MS: Final = 10 * 60 * 1000
 MAX_PAST_MS: Final = 400 * 24 * 3600 * 1000
 MAX_STRING: Final = 256
+MAX_COUNTERS: Final = 256
+#: Every ``ContractError.reason`` the decoders raise (docs/CONTRACT.md explains each).
+REJECT_REASONS: Final[tuple[str, ...]] = (
+    "bad_topic",
+    "oversize",
+    "malformed_json",
+    "non_finite",
+    "unsupported_version",
+    "schema",
+    "unknown_machine_type",
+    "unknown_field",
+    "wrong_type",
+    "length_mismatch",
+    "timestamp_out_of_range",
+)
 #: Internal self-metrics (gateway and ingest counters) live apart from every factory.
 INTERNAL_DATABASE: Final = "millwatch_internal"
 
@@ -455,10 +474,15 @@ def _numeric_column(name: str, raw: list[Any], kind: FieldKind) -> np.ndarray:
     return values
 
 
+def _is_clean_string(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_STRING and not CONTROL_CHARS.search(value)
+
+
 def _string_column(name: str, raw: list[Any]) -> np.ndarray:
-    for v in raw:
-        if v is not None and (not isinstance(v, str) or len(v) > MAX_STRING):
-            raise ContractError("wrong_type", f"field {name!r} must hold strings <= {MAX_STRING}")
+    if not all(v is None or _is_clean_string(v) for v in raw):
+        raise ContractError(
+            "wrong_type", f"field {name!r} must hold strings <= {MAX_STRING} without controls"
+        )
     return np.array(raw, dtype=object)
 
 
@@ -532,7 +556,7 @@ def _check_record(record: Any, allowed: dict[str, FieldKind], channel: str) -> N
 
 def _check_scalar(key: str, value: Any, kind: FieldKind) -> None:
     if kind is FieldKind.STR:
-        ok = isinstance(value, str) and len(value) <= MAX_STRING
+        ok = _is_clean_string(value)
     elif isinstance(value, bool):
         ok = False
     elif kind is FieldKind.INT:
@@ -543,3 +567,26 @@ def _check_scalar(key: str, value: Any, kind: FieldKind) -> None:
             raise ContractError("non_finite", f"{key!r} is not finite")
     if not ok:
         raise ContractError("wrong_type", f"{key!r} must be {kind.value}")
+
+
+def decode_metrics(payload: bytes, now: int | None = None) -> tuple[int, dict[str, float]]:
+    """Validate a gateway ``metrics`` payload; return ``(ts_ms, counters)``."""
+    doc = decode_document(payload)
+    ts, counters = doc.get("ts"), doc.get("counters")
+    if type(ts) is not int:
+        raise ContractError("schema", "ts must be an integer (epoch ms)")
+    check_time_range(np.array([ts]), now_ms() if now is None else now)
+    if not isinstance(counters, dict) or not counters:
+        raise ContractError("schema", "counters must be a non-empty object")
+    if len(counters) > MAX_COUNTERS:
+        raise ContractError("oversize", f"{len(counters)} counters > {MAX_COUNTERS}")
+    for name, value in counters.items():
+        if not COUNTER_NAME_PATTERN.fullmatch(name):
+            raise ContractError(
+                "schema", f"counter name {name[:80]!r} must match [a-z0-9_]{{1,64}}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ContractError("wrong_type", f"counter {name!r} must be a number")
+        if not np.isfinite(value):
+            raise ContractError("non_finite", f"counter {name!r} is not finite")
+    return ts, counters

@@ -1,0 +1,142 @@
+"""Ingest self-metrics: Prometheus collectors plus a flat snapshot for InfluxDB.
+
+Every :class:`IngestMetrics` owns its own ``CollectorRegistry``, so several ingest
+instances (as in the tests) can live in one process without name clashes.
+
+Exposed names (no prefix: the registry is ingest's own, and ``millwatch up`` reads
+these exact names)::
+
+    messages_received_total{channel}   messages taken off MQTT (redeliveries too)
+    messages_rejected_total{reason}    contract violations, dead-lettered and acked
+    lines_written_total{measurement}   points InfluxDB accepted
+    write_retries_total                failed write attempts that will be retried
+    write_errors_total                 writes the server refused for good (4xx)
+    acked_total                        PUBACKs sent
+    unacked                            messages received and not yet acked
+    ack_lag_seconds                    age of the oldest unacked message
+    batch_write_seconds                histogram: time to store one batch, retries included
+    broker_dropped_messages            broker's ``$SYS/broker/publish/messages/dropped``
+
+:meth:`IngestMetrics.snapshot` flattens the same values for the
+``internal_ingest`` measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from millwatch import contract
+
+__all__ = ["IngestMetrics", "MetricsServer"]
+
+#: Label values created up front, so every series exists (at 0) from the start and
+#: ``rate()`` and summed totals work before the first event. Reasons are those the
+#: contract's decoders document, plus ``ingest_error`` (a decoder crash); a reason
+#: not listed here is still counted when it occurs.
+CHANNELS: Final = ("telemetry", "event", "fault_label", "metrics", "invalid")
+REJECT_REASONS: Final = (*contract.REJECT_REASONS, "ingest_error")
+MEASUREMENTS: Final = (
+    *sorted({t.measurement for t in contract.MACHINE_TYPES.values()}),
+    contract.EVENT_MEASUREMENT,
+    contract.FAULT_MEASUREMENT,
+    "internal_gateway",
+)
+_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class MetricsServer:
+    """A running Prometheus HTTP endpoint; :meth:`close` stops it."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.port = int(self._server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class IngestMetrics:
+    """Counters and gauges of one ingest worker."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages_received = Counter(
+            "messages_received", "MQTT messages taken in", ["channel"], registry=r
+        )
+        self.messages_rejected = Counter(
+            "messages_rejected",
+            "Messages rejected by the contract",
+            ["reason"],
+            registry=r,
+        )
+        self.lines_written = Counter(
+            "lines_written", "Points InfluxDB accepted", ["measurement"], registry=r
+        )
+        self.write_retries = Counter(
+            "write_retries", "Failed write attempts that are retried", registry=r
+        )
+        self.write_errors = Counter(
+            "write_errors",
+            "Writes refused for good (4xx, partial write)",
+            registry=r,
+        )
+        self.acked = Counter("acked", "PUBACKs sent", registry=r)
+        self.unacked = Gauge("unacked", "Messages not acked yet", registry=r)
+        self.ack_lag = Gauge("ack_lag_seconds", "Age of the oldest unacked message", registry=r)
+        self.batch_write_seconds = Histogram(
+            "batch_write_seconds",
+            "Time to store one batch, retries included",
+            registry=r,
+            buckets=_BUCKETS,
+        )
+        self.broker_dropped = Gauge(
+            "broker_dropped_messages",
+            "Broker $SYS publish/messages/dropped",
+            registry=r,
+        )
+
+        for channel in CHANNELS:
+            self.messages_received.labels(channel=channel)
+        for reason in REJECT_REASONS:
+            self.messages_rejected.labels(reason=reason)
+        for measurement in MEASUREMENTS:
+            self.lines_written.labels(measurement=measurement)
+
+    def track_unacked(self, count: Callable[[], float], lag: Callable[[], float]) -> None:
+        """Read ``unacked`` and ``ack_lag_seconds`` live from the consumer."""
+        self.unacked.set_function(count)
+        self.ack_lag.set_function(lag)
+
+    def snapshot(self) -> dict[str, float]:
+        """Flatten every sample into ``{field: value}`` for ``internal_ingest``.
+
+        A labelled counter gives its total under the plain name and one field
+        per label value, e.g. ``messages_rejected_total`` and
+        ``messages_rejected_schema_total``. Histograms give ``_sum`` and
+        ``_count``.
+        """
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                name = sample.name
+                if name.endswith(("_created", "_bucket")):
+                    continue
+                if sample.labels:
+                    out[name] = out.get(name, 0.0) + sample.value
+                    label = "_".join(sample.labels.values())
+                    base, total = name.removesuffix("_total"), name.endswith("_total")
+                    out[f"{base}_{label}{'_total' if total else ''}"] = sample.value
+                else:
+                    out[name] = sample.value
+        return out
+
+    def serve(self, host: str, port: int) -> MetricsServer:
+        """Start the Prometheus text endpoint on ``host:port`` (0 picks a free port)."""
+        return MetricsServer(self.registry, host, port)

@@ -1,0 +1,81 @@
+"""``millwatch up`` end to end: real servers, ingest and simulated gateways as processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from millwatch.servers import free_port
+
+
+def _count_rows(influx_url: str, db: str) -> int:
+    try:
+        response = httpx.get(
+            f"{influx_url}/query", params={"db": db, "q": "SELECT count(seq) FROM loom"}, timeout=2
+        )
+        series = response.json()["results"][0].get("series", [])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return 0
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    influx_port, mqtt_port = free_port(), free_port()
+    influx_url = f"http://127.0.0.1:{influx_port}"
+    command = [
+        sys.executable,
+        "-m",
+        "millwatch.cli",
+        "up",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--factories",
+        "2",
+        "--looms",
+        "5",
+        "--knitting",
+        "2",
+        "--dyeing",
+        "1",
+        "--mqtt-port",
+        str(mqtt_port),
+        "--influx-port",
+        str(influx_port),
+        "--status-every",
+        "2",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWATCH_")}
+    up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        rows = {"f_f01": 0, "f_f02": 0}
+        while time.monotonic() < deadline and min(rows.values()) < 20:
+            assert up.poll() is None, up.stdout.read().decode() if up.stdout else ""
+            rows = {db: _count_rows(influx_url, db) for db in rows}
+            time.sleep(1)
+        assert min(rows.values()) >= 20, f"rows per factory database: {rows}"
+        time.sleep(3)  # at least one status line after data flowed
+    finally:
+        up.send_signal(signal.SIGINT)
+        output = up.communicate(timeout=90)[0].decode()
+    assert up.returncode == 0, output
+    assert "ingest-0" in output and "gateway-f01" in output and "gateway-f02" in output
+    assert "lines=" in output and "published=" in output, output
+    assert "rejected=0" in output, output
+    assert _processes_mentioning(str(tmp_path)) == [], "processes left running"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
