@@ -7,12 +7,13 @@ from typing import Any
 
 from gateway.inputs.base import Input
 
-InputFactory = Callable[[dict[str, Any]], Input]
+#: Builds an input from (cluster id, factory id, its config table).
+InputFactory = Callable[[str, str, dict[str, Any]], Input]
 _INPUTS: dict[str, InputFactory] = {}
 
 
 def add(name: str, factory: InputFactory) -> None:
-    """Register an input plugin factory taking its config table."""
+    """Register an input plugin factory."""
     if name in _INPUTS:
         raise ValueError(f"input plugin {name!r} registered twice")
     _INPUTS[name] = factory

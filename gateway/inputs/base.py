@@ -13,11 +13,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gateway.errors import ConfigError
 from millwatch.contract import MachineAddress
 
-
-class ConfigError(ValueError):
-    """An input's configuration is invalid; raised by ``init()``, before any I/O."""
+__all__ = ["ConfigError", "Input", "Reading"]
 
 
 @dataclass

@@ -1,0 +1,246 @@
+"""Durable on-disk FIFO of messages not yet acknowledged by the broker.
+
+The agent appends every message here *before* anything is published, and a row is
+deleted only after the broker's PUBACK. A broker outage, a restart or a SIGKILL of the
+gateway therefore loses nothing: the next process replays the rows in id order. The
+per-machine sequence counters live in the same database and are written in the same
+transaction as the messages that consume them, so ``seq`` never repeats.
+
+Durability: SQLite in WAL mode with ``synchronous=FULL``. ``NORMAL`` would survive a
+process crash too, but after a power cut it may roll back the last transactions,
+and those messages may already have been published and acknowledged; the rolled-back
+sequence counters would then be handed out again for different data. One fsync per
+transaction is cheap because the agent writes a whole flush (every machine's batch)
+in one transaction.
+
+Only one process may use an outbox at a time (an exclusive ``flock`` on
+``<path>.lock``, released by the kernel even after SIGKILL): two gateways sharing a
+file would publish everything twice and reuse sequence numbers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from gateway.errors import GatewayError, OutboxFullError
+
+log = logging.getLogger(__name__)
+
+FullPolicy = Literal["drop_oldest", "reject_newest"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INT NOT NULL DEFAULT 1,
+    retain INT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sequences (
+    machine TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL
+);
+"""
+# A sequence counter only moves forward, whatever a caller passes.
+_UPSERT_SEQ = (
+    "INSERT INTO sequences (machine, next_seq) VALUES (?, ?) "
+    "ON CONFLICT(machine) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)"
+)
+_DROP_LOG_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One stored message; ``id`` grows with append order."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class Outbox:
+    """Bounded durable FIFO: the agent appends, the publisher reads and deletes.
+
+    One SQLite connection guarded by a lock serves both threads.
+
+    Parameters
+    ----------
+    path
+        SQLite file; created with its tables when missing.
+    max_messages
+        Capacity; past it ``full_policy`` decides what gives.
+    full_policy
+        ``drop_oldest`` deletes the oldest rows to make room (counted in
+        ``dropped_total``, logged at error level); ``reject_newest`` refuses the new
+        rows and raises :class:`OutboxFullError` (counted in ``rejected_total``).
+    """
+
+    def __init__(
+        self, path: str | Path, max_messages: int = 200_000, full_policy: FullPolicy = "drop_oldest"
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be >= 1")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self.full_policy: FullPolicy = full_policy
+        self.dropped_total = 0
+        self.rejected_total = 0
+        self._lock = threading.Lock()
+        self._dropped_unlogged = 0
+        self._last_drop_log = float("-inf")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
+        try:
+            self._conn = _connect(self.path)
+            self._depth = int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+        except BaseException:
+            self._lock_file.close()
+            raise
+
+    def append(self, rows: list[tuple[str, bytes]], seq_updates: dict[str, int]) -> int:
+        """Store ``(topic, payload)`` rows (QoS 1) and the next sequence numbers, atomically.
+
+        Returns
+        -------
+        int
+            How many of the oldest rows ``drop_oldest`` deleted to make room (0 if none).
+
+        Raises
+        ------
+        OutboxFullError
+            Under ``reject_newest`` when the rows do not fit; the sequence updates are
+            committed anyway, so the refused sequence numbers are never reused.
+        """
+        with self._lock:
+            excess = self._depth + len(rows) - self.max_messages
+            refuse = excess > 0 and self.full_policy == "reject_newest"
+            dropped = 0
+            with _transaction(self._conn):
+                self._conn.executemany(_UPSERT_SEQ, seq_updates.items())
+                if not refuse:
+                    self._conn.executemany(
+                        "INSERT INTO messages (topic, payload) VALUES (?, ?)", rows
+                    )
+                    dropped = self._drop_oldest(excess) if excess > 0 else 0
+            if refuse:
+                self.rejected_total += len(rows)
+                log.error(
+                    "event=outbox_rejected rejected=%d depth=%d max=%d rejected_total=%d",
+                    len(rows),
+                    self._depth,
+                    self.max_messages,
+                    self.rejected_total,
+                )
+                raise OutboxFullError(len(rows), self._depth, self.max_messages)
+            self._depth += len(rows) - dropped
+            if dropped:
+                self._log_dropped(dropped)
+            return dropped
+
+    def next_seqs(self) -> dict[str, int]:
+        """Next sequence number per machine key, as last persisted by :meth:`append`."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT machine, next_seq FROM sequences"))
+
+    def read(self, after_id: int, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` rows with ``id > after_id``, oldest first."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "SELECT id, topic, payload, qos, retain FROM messages WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (after_id, limit),
+            )
+            return [OutboxRow(i, t, p, q, bool(r)) for i, t, p, q, r in cursor]
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Delete acknowledged rows; ids already gone (dropped) are ignored. Returns the count."""
+        params = [(i,) for i in ids]
+        if not params:
+            return 0
+        with self._lock, _transaction(self._conn):
+            deleted = self._conn.executemany("DELETE FROM messages WHERE id = ?", params).rowcount
+            self._depth -= deleted
+            return deleted
+
+    def depth(self) -> int:
+        """Number of stored rows (kept in memory, no query)."""
+        return self._depth
+
+    def close(self) -> None:
+        """Close the database and release the lock; idempotent."""
+        with self._lock:
+            if self._lock_file.closed:
+                return
+            self._conn.close()
+            self._lock_file.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _drop_oldest(self, count: int) -> int:
+        cursor = self._conn.execute(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)",
+            (count,),
+        )
+        return cursor.rowcount
+
+    def _log_dropped(self, dropped: int) -> None:
+        # Explicit and visible, but one line per interval, not one per flush.
+        self.dropped_total += dropped
+        self._dropped_unlogged += dropped
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_EVERY_S:
+            log.error(
+                "event=outbox_dropped_oldest dropped=%d dropped_total=%d max=%d",
+                self._dropped_unlogged,
+                self.dropped_total,
+                self.max_messages,
+            )
+            self._dropped_unlogged = 0
+            self._last_drop_log = now
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        conn.close()
+        raise GatewayError(f"outbox {path}: cannot switch to WAL mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _lock_exclusively(path: Path) -> IO[bytes]:
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise GatewayError(f"outbox {path} is in use by another gateway") from None
+    return handle
