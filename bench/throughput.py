@@ -140,7 +140,7 @@ def _telemetry_lines(ingest: ServiceProcess) -> float:
     except httpx.HTTPError:
         return 0.0
     for line in text.splitlines():
-        if line.startswith('lines_written_total{measurement="loom"}'):
+        if line.startswith('millwatch_ingest_lines_written_total{measurement="loom"}'):
             return float(line.split()[-1])
     return 0.0
 

@@ -3,8 +3,8 @@
 Every :class:`IngestMetrics` owns its own ``CollectorRegistry``, so several ingest
 instances (as in the tests) can live in one process without name clashes.
 
-Exposed names (no prefix: the registry is ingest's own, and ``millwatch up`` reads
-these exact names)::
+Exposed names, each behind the prefix ``millwatch_ingest_`` (the ``internal_ingest``
+snapshot and ``millwatch up`` drop it)::
 
     messages_received_total{channel}   messages taken off MQTT (redeliveries too)
     messages_rejected_total{reason}    contract violations, dead-lettered and acked
@@ -36,6 +36,8 @@ __all__ = ["IngestMetrics", "MetricsServer"]
 #: ``rate()`` and summed totals work before the first event. Reasons are those the
 #: contract's decoders document, plus ``ingest_error`` (a decoder crash); a reason
 #: not listed here is still counted when it occurs.
+#: Prometheus names carry the service, as the gateway's do; snapshots drop it.
+PREFIX: Final = "millwatch_ingest_"
 CHANNELS: Final = ("telemetry", "event", "fault_label", "metrics", "invalid")
 REJECT_REASONS: Final = (*contract.REJECT_REASONS, "ingest_error")
 MEASUREMENTS: Final = (
@@ -68,36 +70,38 @@ class IngestMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.messages_received = Counter(
-            "messages_received", "MQTT messages taken in", ["channel"], registry=r
+            f"{PREFIX}messages_received", "MQTT messages taken in", ["channel"], registry=r
         )
         self.messages_rejected = Counter(
-            "messages_rejected",
+            f"{PREFIX}messages_rejected",
             "Messages rejected by the contract",
             ["reason"],
             registry=r,
         )
         self.lines_written = Counter(
-            "lines_written", "Points InfluxDB accepted", ["measurement"], registry=r
+            f"{PREFIX}lines_written", "Points InfluxDB accepted", ["measurement"], registry=r
         )
         self.write_retries = Counter(
-            "write_retries", "Failed write attempts that are retried", registry=r
+            f"{PREFIX}write_retries", "Failed write attempts that are retried", registry=r
         )
         self.write_errors = Counter(
-            "write_errors",
+            f"{PREFIX}write_errors",
             "Writes refused for good (4xx, partial write)",
             registry=r,
         )
-        self.acked = Counter("acked", "PUBACKs sent", registry=r)
-        self.unacked = Gauge("unacked", "Messages not acked yet", registry=r)
-        self.ack_lag = Gauge("ack_lag_seconds", "Age of the oldest unacked message", registry=r)
+        self.acked = Counter(f"{PREFIX}acked", "PUBACKs sent", registry=r)
+        self.unacked = Gauge(f"{PREFIX}unacked", "Messages not acked yet", registry=r)
+        self.ack_lag = Gauge(
+            f"{PREFIX}ack_lag_seconds", "Age of the oldest unacked message", registry=r
+        )
         self.batch_write_seconds = Histogram(
-            "batch_write_seconds",
+            f"{PREFIX}batch_write_seconds",
             "Time to store one batch, retries included",
             registry=r,
             buckets=_BUCKETS,
         )
         self.broker_dropped = Gauge(
-            "broker_dropped_messages",
+            f"{PREFIX}broker_dropped_messages",
             "Broker $SYS publish/messages/dropped",
             registry=r,
         )
@@ -125,7 +129,7 @@ class IngestMetrics:
         out: dict[str, float] = {}
         for family in self.registry.collect():
             for sample in family.samples:
-                name = sample.name
+                name = sample.name.removeprefix(PREFIX)
                 if name.endswith(("_created", "_bucket")):
                     continue
                 if sample.labels:

@@ -99,6 +99,7 @@ def run_up(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``millwatch`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per status scrape otherwise
     args = _parser().parse_args(argv)
     if args.command == "up":
         return run_up(args)

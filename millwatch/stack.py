@@ -50,7 +50,10 @@ class ServiceProcess:
     metrics_port: int
 
     def counters(self) -> dict[str, float]:
-        """Scrape the service's counters (summed over labels); empty when unreachable."""
+        """Scrape the service's counters, summed over labels and without the service prefix.
+
+        Empty when the service does not answer (yet).
+        """
         try:
             text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).text
         except httpx.HTTPError:
@@ -60,7 +63,10 @@ class ServiceProcess:
             for sample in family.samples:
                 if sample.name.endswith(("_created", "_bucket")):
                     continue
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+                name = sample.name.removeprefix("millwatch_gateway_").removeprefix(
+                    "millwatch_ingest_"
+                )
+                totals[name] = totals.get(name, 0.0) + sample.value
         return totals
 
 

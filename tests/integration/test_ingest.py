@@ -273,7 +273,8 @@ def test_metrics_endpoint_serves_prometheus_text(mosquitto: Mosquitto, influxdb:
     names = {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
-    assert {"acked_total", "unacked", "ack_lag_seconds", "write_retries_total"} <= names
+    expected = {"acked_total", "unacked", "ack_lag_seconds", "write_retries_total"}
+    assert {f"millwatch_ingest_{name}" for name in expected} <= names
 
 
 def test_run_serves_until_stopped(

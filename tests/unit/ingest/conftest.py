@@ -12,7 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.consumer import Consumer
-from ingest.metrics import IngestMetrics
+from ingest.metrics import PREFIX, IngestMetrics
 from ingest.outputs import MemoryOutput
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
@@ -108,7 +108,7 @@ class Rig:
                 self.writer.deliver(batch)
 
     def value(self, name: str, **labels: str) -> float:
-        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+        return self.metrics.registry.get_sample_value(PREFIX + name, labels or None) or 0.0
 
 
 def make_settings(**overrides: Any) -> IngestSettings:
