@@ -11,6 +11,11 @@ How the pieces meet (paho-mqtt 2.x, verified in ``paho/mqtt/client.py``):
   after a reconnect it waits until those re-sends are acked before handing new rows,
   which keeps the order on the wire. At process start the pump begins at the first
   row of the outbox: everything not acked before a restart or a crash is replayed.
+* A PUBACK with reason 0x10 "no matching subscribers" means nobody would receive the
+  row: no ingest worker has subscribed yet, or Mosquitto 2.0 restarted (it restores a
+  persistent session's queue but not its *shared* subscriptions, until the worker
+  re-subscribes; measured on 2.0.11). The broker discarded the message, so the row is
+  kept and re-handed like a refused one: data waits in the outbox, never in the void.
 * ``on_publish`` runs on the network thread while paho holds its message lock, so it
   only queues ``(mid, reason code)``; the pump maps mids to rows, deletes acked rows
   and re-hands rows the broker refused (PUBACK reason code >= 0x80) after a delay.
@@ -42,6 +47,8 @@ RECONNECT_MAX_DELAY_S = 10
 KEEPALIVE_S = 30
 #: Delay before re-handing a row the broker refused, so a broker at quota is not hammered.
 RETRY_DELAY_S = 1.0
+#: MQTT 5 PUBACK reason 0x10: the broker accepted the message but no subscription matched.
+NO_MATCHING_SUBSCRIBERS = 0x10
 _PUMP_IDLE_S = 0.2
 _PUMP_ERROR_PAUSE_S = 1.0
 
@@ -109,6 +116,7 @@ class Publisher:
         self._inflight: dict[int, OutboxRow] = {}  # mid -> row; pump thread only
         self._barrier: set[int] = set()  # mids paho re-sends after a reconnect
         self._retry: deque[tuple[float, OutboxRow]] = deque()
+        self._refusal_logged: dict[int, float] = {}  # reason code -> last log time
         self._cursor = 0  # id of the last row handed to paho
         self._connected = threading.Event()
         self._reconnected = threading.Event()
@@ -228,9 +236,9 @@ class Publisher:
             self._barrier.discard(mid)
             if row is None:  # status or metrics message
                 continue
-            if reason.is_failure:
+            if reason.is_failure or reason.value == NO_MATCHING_SUBSCRIBERS:
                 self._count_error(f"puback_{reason.getName().replace(' ', '_').lower()}")
-                log.warning("event=puback_refused id=%d reason=%r", row.id, str(reason))
+                self._log_refusal(row, reason)
                 self._retry.append((time.monotonic() + RETRY_DELAY_S, row))
             else:
                 done.append(row.id)
@@ -238,6 +246,13 @@ class Publisher:
             self.outbox.delete(done)
             self.acked_total += len(done)
             self.metrics.messages_acked.inc(len(done))
+
+    def _log_refusal(self, row: OutboxRow, reason: ReasonCode) -> None:
+        # One line per reason and second at most: a missing subscriber refuses every row.
+        now = time.monotonic()
+        if self._refusal_logged.get(reason.value, 0.0) + 1.0 <= now:
+            self._refusal_logged[reason.value] = now
+            log.warning("event=puback_refused id=%d reason=%r", row.id, str(reason))
 
     def _hand_rows(self) -> None:
         now = time.monotonic()

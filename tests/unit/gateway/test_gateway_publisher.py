@@ -93,16 +93,36 @@ def test_a_refused_puback_keeps_the_row_and_retries_it(
     pub.pump_once()
     refused = fake.data()[0]
     fake.ack(refused.mid, QUOTA_EXCEEDED)
-    fake.ack(fake.data()[1].mid, NO_MATCHING_SUBSCRIBERS)  # a success code in MQTT 5
+    fake.ack(fake.data()[1].mid)
     pub.pump_once()
     assert errors(pub, "puback_quota_exceeded") == 1
-    assert box.depth() == 9  # only the 0x10 one is gone
+    assert box.depth() == 9  # only the acked one is gone
     again = fake.data()[3]
     assert again.payload == refused.payload  # re-handed first, before new rows
     assert payloads(pub)[4:] == [b"3"]
     fake.ack(again.mid)
     pub.pump_once()
     assert b"0" not in [r.payload for r in box.read(0, 10)]
+
+
+def test_no_matching_subscribers_keeps_the_row_until_someone_subscribes(
+    pub: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mosquitto 2.0 answers 0x10 and discards the message when no ingest has subscribed."""
+    monkeypatch.setattr(publisher_module, "RETRY_DELAY_S", 0.0)
+    fake, box = pub.client, pub.outbox
+    fake.connect()
+    pub.pump_once()
+    unheard = fake.data()[0]
+    fake.ack(unheard.mid, NO_MATCHING_SUBSCRIBERS)
+    pub.pump_once()
+    assert errors(pub, "puback_no_matching_subscribers") == 1
+    assert unheard.payload in [r.payload for r in box.read(0, 10)]
+    again = [m for m in fake.data() if m.payload == unheard.payload][-1]
+    assert again.mid != unheard.mid  # handed to the broker again
+    fake.ack(again.mid)
+    pub.pump_once()
+    assert unheard.payload not in [r.payload for r in box.read(0, 10)]
 
 
 def test_queue_size_is_counted_and_the_same_row_comes_next(pub: Publisher) -> None:
