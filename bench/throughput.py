@@ -45,10 +45,10 @@ def _loom_bodies(factories: int, looms: int, ticks: int, lines_per_body: int) ->
             batch = contract.TelemetryBatch("loom_airjet", j, ts, columns)
             pending.append(telemetry_lines(address, batch))
             if len(pending) * ticks >= lines_per_body:
-                bodies.append("".join(pending).encode())
+                bodies.append("\n".join(pending).encode())
                 pending = []
     if pending:
-        bodies.append("".join(pending).encode())
+        bodies.append("\n".join(pending).encode())
     return bodies
 
 

@@ -460,13 +460,17 @@ def check_time_range(ts_ms: np.ndarray, now: int) -> None:
         raise ContractError("timestamp_out_of_range", "ts outside [now-400d, now+10min]")
 
 
+_NUMBER_TYPES: Final = frozenset({int, float, type(None)})
+
+
 def _numeric_column(name: str, raw: list[Any], kind: FieldKind) -> np.ndarray:
-    if any(isinstance(v, bool | str) for v in raw):
+    # set(map(type, ...)) runs in C; bool and str are not in the allowed set.
+    if not set(map(type, raw)) <= _NUMBER_TYPES:
         raise ContractError("wrong_type", f"field {name!r} must be numeric")
     try:
-        values = np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ContractError("wrong_type", f"field {name!r} must be numeric") from exc
+        values = np.array(raw, dtype=np.float64)  # None becomes NaN
+    except OverflowError as exc:  # an integer beyond float64
+        raise ContractError("wrong_type", f"field {name!r} is out of range") from exc
     if np.isinf(values).any():
         raise ContractError("non_finite", f"field {name!r} holds inf")
     if kind is FieldKind.INT and not np.array_equal(values, np.round(values), equal_nan=True):
