@@ -60,6 +60,7 @@ class Pipeline:
             share_group=f"ingest-{self.cluster}",
             flush_interval_s=0.05,
             retry_max_s=1.0,
+            internal_interval_s=0.5,
         )
         ingest = Ingest(settings)
         ingest.start()
@@ -79,6 +80,7 @@ class Pipeline:
                 fast_forward=True,
                 max_ticks=ticks,
                 samples_per_message=samples_per_message,
+                metrics_interval_s=0.5,
                 inputs={"simulator": {**machines, "seed": index}},
             )
             gateway = Gateway(settings)
@@ -171,6 +173,28 @@ def test_two_factories_land_every_seq_exactly_once_across_two_workers(
     received = [w.metrics.snapshot()["messages_received_total"] for w in workers]
     assert min(received) > 0, f"the shared subscription did not split the load: {received}"
     assert sum(w.metrics.snapshot()["messages_rejected_total"] for w in workers) == 0
+    assert_self_metrics_landed(p, influx_query)
+
+
+def assert_self_metrics_landed(p: Pipeline, query: Query) -> None:
+    """Both gateways' and both workers' counters reach ``millwatch_internal``."""
+    db = contract.INTERNAL_DATABASE
+
+    def sources() -> tuple[set[str], set[str]]:
+        gateways = query(
+            db, 'SELECT last("messages_acked_total") FROM internal_gateway GROUP BY "factory"'
+        )
+        workers = query(
+            db, 'SELECT last("lines_written_total") FROM internal_ingest GROUP BY "worker"'
+        )
+        return {r["factory"] for r in gateways}, {r["worker"] for r in workers}
+
+    wanted = ({f"{p.cluster}-{f}" for f in p.factories}, {w.settings.client_id for w in p.workers})
+    wait_for(
+        lambda: all(w <= s for w, s in zip(wanted, sources(), strict=True)),
+        15,
+        "self-metrics in millwatch_internal",
+    )
 
 
 def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
