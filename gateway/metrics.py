@@ -9,10 +9,10 @@ two ways: scraped over HTTP when ``metrics_port`` is set, and published as a
 from __future__ import annotations
 
 import logging
-import threading
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from millwatch.selfmetrics import MetricsServer, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,49 +56,31 @@ class GatewayMetrics:
             f"{p}in_flight", "Messages handed to the MQTT client, not yet acked.", registry=r
         )
         self.connected = Gauge(f"{p}connected", "1 while connected to the broker.", registry=r)
-        self._server: WSGIServer | None = None
-        self._server_thread: threading.Thread | None = None
+        self._server: MetricsServer | None = None
 
     def snapshot(self) -> dict[str, float]:
-        """Every sample as ``{name: value}`` for the MQTT metrics channel.
-
-        Names drop the ``millwatch_gateway_`` prefix; a labelled sample becomes
-        ``name.labelvalue`` (``publish_errors_total.MQTT_ERR_QUEUE_SIZE``), and each
-        labelled counter also gets its unlabelled sum, so a reader needs no label logic.
+        """Every counter as ``{field: value}`` for the MQTT metrics channel.
 
         >>> m = GatewayMetrics()
         >>> m.publish_errors.labels(rc="MQTT_ERR_QUEUE_SIZE").inc(2)
         >>> s = m.snapshot()
-        >>> s["publish_errors_total"], s["publish_errors_total.MQTT_ERR_QUEUE_SIZE"]
+        >>> s["publish_errors_total"], s["publish_errors_mqtt_err_queue_size_total"]
         (2.0, 2.0)
         """
-        out: dict[str, float] = {}
-        for family in self.registry.collect():
-            for sample in family.samples:
-                if sample.name.endswith("_created"):
-                    continue
-                name = sample.name.removeprefix(PREFIX)
-                if sample.labels:
-                    out[name] = out.get(name, 0.0) + sample.value
-                    name = ".".join([name, *sample.labels.values()])
-                out[name] = float(sample.value)
-            if family.type == "counter":  # labelled counters have no sample before use
-                out.setdefault(f"{family.name.removeprefix(PREFIX)}_total", 0.0)
-        return out
+        return snapshot(self.registry, PREFIX)
 
     def start_http_server(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` for Prometheus on ``host:port`` from a daemon thread."""
-        self._server, self._server_thread = start_http_server(port, host, registry=self.registry)
-        log.info("event=metrics_http_started addr=%s:%d", host, self.http_port)
+        self._server = MetricsServer(self.registry, host, port)
+        log.info("event=metrics_http_started addr=%s:%d", host, self._server.port)
 
     @property
     def http_port(self) -> int | None:
         """Port of the HTTP server (useful with port 0), or None when not serving."""
-        return self._server.server_port if self._server else None
+        return self._server.port if self._server else None
 
     def stop_http_server(self) -> None:
         """Stop the HTTP server if it runs."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None

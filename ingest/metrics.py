@@ -26,11 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from millwatch import contract
+from millwatch.selfmetrics import MetricsServer, snapshot
 
-__all__ = ["IngestMetrics", "MetricsServer"]
+__all__ = ["IngestMetrics"]
 
 #: Label values created up front, so every series exists (at 0) from the start and
 #: ``rate()`` and summed totals work before the first event. Reasons are those the
@@ -47,20 +48,6 @@ MEASUREMENTS: Final = (
     "internal_gateway",
 )
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
-
-class MetricsServer:
-    """A running Prometheus HTTP endpoint; :meth:`close` stops it."""
-
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
-        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
-        self.port = int(self._server.server_port)
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class IngestMetrics:
@@ -121,25 +108,10 @@ class IngestMetrics:
     def snapshot(self) -> dict[str, float]:
         """Flatten every sample into ``{field: value}`` for ``internal_ingest``.
 
-        A labelled counter gives its total under the plain name and one field
-        per label value, e.g. ``messages_rejected_total`` and
-        ``messages_rejected_schema_total``. Histograms give ``_sum`` and
-        ``_count``.
+        E.g. ``messages_rejected_total`` and ``messages_rejected_schema_total``; see
+        :func:`millwatch.selfmetrics.snapshot`.
         """
-        out: dict[str, float] = {}
-        for family in self.registry.collect():
-            for sample in family.samples:
-                name = sample.name.removeprefix(PREFIX)
-                if name.endswith(("_created", "_bucket")):
-                    continue
-                if sample.labels:
-                    out[name] = out.get(name, 0.0) + sample.value
-                    label = "_".join(sample.labels.values())
-                    base, total = name.removesuffix("_total"), name.endswith("_total")
-                    out[f"{base}_{label}{'_total' if total else ''}"] = sample.value
-                else:
-                    out[name] = sample.value
-        return out
+        return snapshot(self.registry, PREFIX)
 
     def serve(self, host: str, port: int) -> MetricsServer:
         """Start the Prometheus text endpoint on ``host:port`` (0 picks a free port)."""

@@ -15,10 +15,11 @@ from typing import Final, Self
 from ingest.consumer import Consumer, MqttClient, paho_client
 from ingest.errors import IngestError
 from ingest.logs import kv
-from ingest.metrics import IngestMetrics, MetricsServer
+from ingest.metrics import IngestMetrics
 from ingest.outputs import Output, make_output
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
+from millwatch.selfmetrics import MetricsServer
 
 __all__ = ["Ingest", "run"]
 

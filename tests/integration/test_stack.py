@@ -12,15 +12,24 @@ import httpx
 from millwatch.servers import free_port
 
 
-def _count_rows(influx_url: str, db: str) -> int:
+def _series(influx_url: str, db: str, q: str) -> list[dict]:
+    """The series an InfluxQL query returns; empty while the server or database is not up."""
     try:
-        response = httpx.get(
-            f"{influx_url}/query", params={"db": db, "q": "SELECT count(seq) FROM loom"}, timeout=2
-        )
-        series = response.json()["results"][0].get("series", [])
+        response = httpx.get(f"{influx_url}/query", params={"db": db, "q": q}, timeout=2)
+        return response.json()["results"][0].get("series", [])
     except (httpx.HTTPError, KeyError, ValueError):
-        return 0
+        return []
+
+
+def _count_rows(influx_url: str, db: str) -> int:
+    series = _series(influx_url, db, "SELECT count(seq) FROM loom")
     return int(series[0]["values"][0][1]) if series else 0
+
+
+def _count_gateway_metrics(influx_url: str) -> int:
+    """How many gateways' counters reached ``millwatch_internal``."""
+    q = 'SELECT last("messages_acked_total") FROM internal_gateway GROUP BY "factory"'
+    return len(_series(influx_url, "millwatch_internal", q))
 
 
 def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -58,7 +67,11 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
             rows = {db: _count_rows(influx_url, db) for db in rows}
             time.sleep(1)
         assert min(rows.values()) >= 20, f"rows per factory database: {rows}"
-        time.sleep(3)  # at least one status line after data flowed
+        # Gateways publish their counters every 10 s; ingest writes them to millwatch_internal.
+        while time.monotonic() < deadline + 30 and _count_gateway_metrics(influx_url) < 2:
+            time.sleep(1)
+        assert _count_gateway_metrics(influx_url) >= 2, "gateway self-metrics did not land"
+        time.sleep(2.5)  # one more status line
     finally:
         up.send_signal(signal.SIGINT)
         output = up.communicate(timeout=90)[0].decode()

@@ -160,7 +160,7 @@ def test_reject_newest_counts_and_leaves_seq_gaps(
     agent.tick(T0 + 1000)  # 2 more would make 5: fits
     agent.tick(T0 + 2000)  # refused
     assert agent.outbox.depth() == 5
-    assert agent.metrics.snapshot()["outbox_dropped_total.reject_newest"] == 2
+    assert agent.metrics.snapshot()["outbox_dropped_reject_newest_total"] == 2
     agent.outbox.delete(r.id for r in agent.outbox.read(0, 10))
     agent.tick(T0 + 3000)
     by_machine = {a.machine: p for a, p in agent.produced().items()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 import urllib.request
 
 from gateway.metrics import GatewayMetrics
+from millwatch.contract import decode_metrics, encode_metrics
 
 NAMES = {
     "messages_produced_total",
@@ -29,9 +30,9 @@ def test_snapshot_has_every_metric_and_flattens_labels() -> None:
     m.connected.set(1)
     snap = m.snapshot()
     assert snap["publish_errors_total"] == 3
-    assert snap["publish_errors_total.MQTT_ERR_NO_CONN"] == 1
-    assert snap["publish_errors_total.puback_quota_exceeded"] == 2
-    assert snap["outbox_dropped_total.drop_oldest"] == 5
+    assert snap["publish_errors_mqtt_err_no_conn_total"] == 1
+    assert snap["publish_errors_puback_quota_exceeded_total"] == 2
+    assert snap["outbox_dropped_drop_oldest_total"] == 5
     assert (snap["samples_total"], snap["connected"]) == (7, 1)
 
 
@@ -53,3 +54,12 @@ def test_http_endpoint_serves_the_instance_registry() -> None:
         m.stop_http_server()
     assert "millwatch_gateway_samples_total 4.0" in body
     assert m.http_port is None
+
+
+def test_snapshot_is_a_valid_contract_metrics_payload() -> None:
+    m = GatewayMetrics()
+    m.publish_errors.labels(rc="No matching subscribers").inc()
+    m.outbox_dropped.labels(policy="drop_oldest").inc()
+    payload = encode_metrics(m.snapshot())
+    _, counters = decode_metrics(payload)
+    assert counters["publish_errors_no_matching_subscribers_total"] == 1

@@ -39,7 +39,7 @@ def payloads(pub: Publisher) -> list[bytes]:
 
 
 def errors(pub: Publisher, label: str) -> float:
-    return pub.metrics.snapshot().get(f"publish_errors_total.{label}", 0.0)
+    return pub.metrics.snapshot().get(f"publish_errors_{label.lower()}_total", 0.0)
 
 
 def test_client_setup_follows_the_contract(pub: Publisher) -> None:
@@ -194,7 +194,7 @@ def test_a_message_paho_cannot_send_is_dropped_and_counted(pub: Publisher) -> No
         pub.pump_once()
     assert pub.outbox.depth() == 0
     assert errors(pub, "invalid") == 10
-    assert pub.metrics.snapshot()["outbox_dropped_total.invalid"] == 10
+    assert pub.metrics.snapshot()["outbox_dropped_invalid_total"] == 10
 
 
 def test_metrics_go_out_at_qos0_only_when_connected(pub: Publisher) -> None:
