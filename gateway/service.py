@@ -26,6 +26,7 @@ from gateway.outbox import Outbox
 from gateway.publisher import ClientFactory, Publisher
 from gateway.settings import GatewaySettings
 from millwatch.contract import MachineAddress
+from millwatch.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _POLL_S = 0.02
 _T = TypeVar("_T")
 
 
-class Gateway:
+class Gateway(Lifecycle):
     """Build and run the parts of one gateway; threads only, :meth:`start` returns at once.
 
     Parameters
@@ -170,13 +171,6 @@ class Gateway:
                 return True
             time.sleep(_POLL_S)
         return False
-
-    def __enter__(self) -> Gateway:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _idle(self) -> bool:
         return self.outbox.depth() == 0 and self.publisher.in_flight == 0

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from ingest.consumer import Consumer, MqttClient, paho_client
 from ingest.errors import IngestError
@@ -19,6 +18,7 @@ from ingest.metrics import IngestMetrics
 from ingest.outputs import Output, make_output
 from ingest.settings import IngestSettings
 from ingest.writer import Writer
+from millwatch.lifecycle import Lifecycle
 from millwatch.selfmetrics import MetricsServer
 
 __all__ = ["Ingest", "run"]
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 HEALTH_CHECK_S: Final = 1.0
 
 
-class Ingest:
+class Ingest(Lifecycle):
     """One ingest worker: MQTT in, InfluxDB out, acks after the write.
 
     Parameters
@@ -115,18 +115,6 @@ class Ingest:
                 unacked=int(snap["unacked"]),
             )
         )
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def run(settings: IngestSettings, stop: threading.Event) -> None:

@@ -16,13 +16,14 @@ import signal
 import socket
 import subprocess
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from pathlib import Path
 from string import Template
-from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import httpx
+
+from millwatch.lifecycle import Lifecycle
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -47,7 +48,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class _ManagedProcess(ABC):
+class _ManagedProcess(Lifecycle):
     """Start, wait for and stop one server process; subclasses say how."""
 
     binary: ClassVar[str]
@@ -134,18 +135,6 @@ class _ManagedProcess(ABC):
         """Stop, then start again on the same port and data directory."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, pid={self.pid})"
