@@ -183,6 +183,9 @@ _STENTER_FIELDS: Final = {
     "state_code": INT,
 }
 
+#: One climate sensor per hall (domain spec §1.1: hall temperature and humidity).
+_HALL_ENV_FIELDS: Final = {"temp_c": F, "rh_pct": F}
+
 MACHINE_TYPES: Final[dict[str, MachineType]] = {
     t.name: t
     for t in (
@@ -191,6 +194,7 @@ MACHINE_TYPES: Final[dict[str, MachineType]] = {
         MachineType("knit_circular", "knit", _KNIT_FIELDS),
         MachineType("dye_jet", "dye", _DYE_FIELDS),
         MachineType("stenter", "stenter", _STENTER_FIELDS),
+        MachineType("hall_env", "hall_env", _HALL_ENV_FIELDS),
     )
 }
 
