@@ -70,6 +70,7 @@ class Produced:
     messages: int = 0
     samples: int = 0
     events: int = 0
+    labels: int = 0
     rejected: int = 0
 
 
@@ -82,6 +83,7 @@ class _Group:
     ts: list[int] = field(default_factory=list)
     ticks: list[dict[str, np.ndarray]] = field(default_factory=list)
     events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    labels: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -323,6 +325,7 @@ class Agent:
         group.ts.append(reading.ts_ms)
         group.ticks.append(fields)
         group.events.extend(reading.events)
+        group.labels.extend(reading.labels)
         self.metrics.samples.inc(n)
         self.metrics.events.inc(len(reading.events))
 
@@ -349,28 +352,29 @@ class Agent:
     ) -> None:
         ts = np.asarray(group.ts, dtype=np.int64)
         columns = _stack(group)  # name -> (ticks, n_machines)
-        events: dict[int, list[dict[str, Any]]] = {}
-        for index, record in group.events:
-            events.setdefault(index, []).append(record)
+        events, labels = _by_machine(group.events), _by_machine(group.labels)
         mtype = group.machine_type
+        historical = self.settings.historical
         for j, address in enumerate(group.machines):
             key = _machine_key(address)
             seq = self._seqs.get(key, 0)
             first = seq
             fields = {name: column[:, j] for name, column in columns.items()}
-            payloads = _telemetry_payloads(mtype, seq, ts, fields)
+            payloads = _telemetry_payloads(mtype, seq, ts, fields, historical)
             seq += len(payloads)
-            topic = self._topic(address, "telemetry")
-            rows.extend((topic, p) for p in payloads)
-            records = events.get(j, [])
-            for start in range(0, len(records), MAX_RECORDS):
-                chunk = records[start : start + MAX_RECORDS]
-                rows.append(
-                    (self._topic(address, "event"), encode_records(RecordBatch(mtype, seq, chunk)))
-                )
-                seq += 1
+            rows.extend((self._topic(address, "telemetry"), p) for p in payloads)
+            for channel, records in (
+                ("event", events.get(j, [])),
+                ("fault_label", labels.get(j, [])),
+            ):
+                for start in range(0, len(records), MAX_RECORDS):
+                    batch = RecordBatch(mtype, seq, records[start : start + MAX_RECORDS])
+                    rows.append((self._topic(address, channel), encode_records(batch)))
+                    seq += 1
             seqs[key] = seq
-            stats[address] = Produced(first, seq - 1, seq - first, len(ts), len(records))
+            stats[address] = Produced(
+                first, seq - 1, seq - first, len(ts), len(events.get(j, [])), len(labels.get(j, []))
+            )
 
     def _commit(
         self, seqs: dict[str, int], stats: dict[MachineAddress, Produced], *, rejected: bool
@@ -389,6 +393,7 @@ class Agent:
                     p.messages += s.messages
                     p.samples += s.samples
                     p.events += s.events
+                    p.labels += s.labels
 
     def _topic(self, address: MachineAddress, channel: MachineChannel) -> str:
         topic = self._topics.get((address, channel))
@@ -414,19 +419,30 @@ def _stack(group: _Group) -> dict[str, np.ndarray]:
     return columns
 
 
+def _by_machine(records: list[tuple[int, dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for index, record in records:
+        grouped.setdefault(index, []).append(record)
+    return grouped
+
+
 def _telemetry_payloads(
-    machine_type: str, seq: int, ts: np.ndarray, fields: dict[str, np.ndarray]
+    machine_type: str, seq: int, ts: np.ndarray, fields: dict[str, np.ndarray], historical: bool
 ) -> list[bytes]:
     """Encode one machine's samples; split in halves (one seq each) past the size limit."""
-    payload = encode_telemetry(TelemetryBatch(machine_type, seq, ts, fields))
+    payload = encode_telemetry(TelemetryBatch(machine_type, seq, ts, fields, historical))
     if len(payload) <= MAX_PAYLOAD_BYTES or len(ts) < 2:
         return [payload]
     half = len(ts) // 2
     head = _telemetry_payloads(
-        machine_type, seq, ts[:half], {k: v[:half] for k, v in fields.items()}
+        machine_type, seq, ts[:half], {k: v[:half] for k, v in fields.items()}, historical
     )
     tail = _telemetry_payloads(
-        machine_type, seq + len(head), ts[half:], {k: v[half:] for k, v in fields.items()}
+        machine_type,
+        seq + len(head),
+        ts[half:],
+        {k: v[half:] for k, v in fields.items()},
+        historical,
     )
     return head + tail
 

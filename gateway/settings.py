@@ -57,6 +57,7 @@ class GatewaySettings(BaseSettings):
     sample_interval_s: float = Field(1.0, gt=0)
     samples_per_message: int = Field(1, ge=1, le=MAX_SAMPLES)
     fast_forward: bool = False
+    historical: bool = False
     start_ts_ms: int | None = Field(None, ge=0)
     max_ticks: int | None = Field(None, ge=1)
     metrics_port: int = Field(0, ge=0, le=65_535)

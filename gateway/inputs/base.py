@@ -25,7 +25,9 @@ class Reading:
 
     ``fields`` maps a contract field name to an array of shape (n_machines,), NaN where
     a machine has no value. ``events`` holds ``(machine index, record)`` pairs, each
-    record a contract event (``ts``, ``kind``, ``code``, ``reason``…).
+    record a contract event (``ts``, ``kind``, ``code``, ``reason``…); ``labels`` the
+    same for fault-label records (``ts``, ``fault_id``, ``fault_type``, ``phase``,
+    ``severity``), which only simulators know.
     """
 
     machine_type: str
@@ -33,6 +35,7 @@ class Reading:
     ts_ms: int
     fields: dict[str, np.ndarray]
     events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    labels: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 class Input(Protocol):

@@ -24,7 +24,11 @@ from millwatch import contract
 from millwatch.servers import InfluxDB, Mosquitto
 
 Query = Callable[[str, str], list[dict[str, Any]]]
-MEASUREMENTS = ("loom", "knit", "dye", contract.EVENT_MEASUREMENT)
+RECORD_MEASUREMENTS = {contract.EVENT_MEASUREMENT: "events", contract.FAULT_MEASUREMENT: "labels"}
+MEASUREMENTS = (
+    *sorted({t.measurement for t in contract.MACHINE_TYPES.values()}),
+    *RECORD_MEASUREMENTS,
+)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, fail: bool = True) -> None:
@@ -107,15 +111,16 @@ class Pipeline:
                     raise
                 for row in rows:
                     entry = found.setdefault(
-                        (db, row["machine"]), {"telemetry": 0, "events": 0, "seqs": set()}
+                        (db, row["machine"]),
+                        {"telemetry": 0, "events": 0, "labels": 0, "seqs": set()},
                     )
-                    kind = "events" if measurement == contract.EVENT_MEASUREMENT else "telemetry"
+                    kind = RECORD_MEASUREMENTS.get(measurement, "telemetry")
                     entry[kind] += 1
                     entry["seqs"].add(row["seq"])
         return found
 
     def total_rows(self, query: Query) -> int:
-        return sum(e["telemetry"] + e["events"] for e in self.landed(query).values())
+        return sum(e["telemetry"] + e["events"] + e["labels"] for e in self.landed(query).values())
 
     def close(self) -> None:
         for gateway in self.gateways:
@@ -144,7 +149,7 @@ def assert_exactly_once(p: Pipeline, query: Query) -> None:
         assert gateway.wait_idle(120), "gateway did not finish and drain its outbox"
     expected = p.expected()
     assert expected, "the gateways produced nothing"
-    wanted_rows = sum(e.samples + e.events for e in expected.values())
+    wanted_rows = sum(e.samples + e.events + e.labels for e in expected.values())
     # On a timeout the checks below say which machine and which seqs are missing.
     wait_for(lambda: p.total_rows(query) >= wanted_rows, 60, f"{wanted_rows} rows", fail=False)
     landed = p.landed(query)

@@ -11,10 +11,11 @@ import pytest
 
 from gateway import agent as agent_module
 from gateway.agent import Agent
+from gateway.inputs.base import Reading
 from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
-from millwatch.contract import decode_records, decode_telemetry, parse_topic
+from millwatch.contract import MachineAddress, decode_records, decode_telemetry, parse_topic
 
 T0 = 1_767_168_000_000
 
@@ -205,10 +206,11 @@ def test_an_oversize_batch_is_split_with_consecutive_seqs(monkeypatch: pytest.Mo
     monkeypatch.setattr(agent_module, "MAX_PAYLOAD_BYTES", 400)
     ts = T0 + 1000 * np.arange(40)
     payloads = agent_module._telemetry_payloads(
-        "loom_airjet", 7, ts, {"speed_rpm": np.linspace(0, 1, 40)}
+        "loom_airjet", 7, ts, {"speed_rpm": np.linspace(0, 1, 40)}, True
     )
     batches = [decode_telemetry(p, now=T0) for p in payloads]
     assert len(batches) > 1
+    assert all(b.historical for b in batches)
     assert all(len(p) <= 400 for p in payloads)
     assert [b.seq for b in batches] == list(range(7, 7 + len(batches)))
     assert np.concatenate([b.ts_ms for b in batches]).tolist() == ts.tolist()
@@ -223,3 +225,38 @@ def test_real_time_ticks_sit_on_the_interval_grid(
     assert len(ts) == 4
     assert all(t % 50 == 0 for t in ts)
     assert all(b > a for a, b in itertools.pairwise(ts))
+
+
+class LabellingInput:
+    """One loom that reports a fault label on every second tick."""
+
+    def __init__(self) -> None:
+        self.machines = [MachineAddress("c1", "f01", "weave1", "l0000")]
+        self.calls = 0
+
+    def init(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+    def gather(self, ts_ms: int) -> list[Reading]:
+        self.calls += 1
+        fields = {"speed_rpm": np.array([800.0])}
+        labels = []
+        if self.calls % 2 == 0:
+            record = {"ts": ts_ms, "fault_id": "F-1", "fault_type": "bearing_wear"}
+            labels.append((0, {**record, "phase": "onset", "severity": 0.3}))
+        return [Reading("loom_airjet", self.machines, ts_ms, fields, [], labels)]
+
+
+def test_fault_labels_go_on_their_channel_sharing_the_machines_seq(
+    make_agent: Callable[..., Agent],
+) -> None:
+    agent = make_agent([LabellingInput()], samples_per_message=4, historical=True)
+    for k in range(4):
+        agent.tick(T0 + 1000 * k)
+    msgs = decoded(agent.outbox)
+    assert [(c, b.seq) for _, c, b in msgs] == [("telemetry", 0), ("fault_label", 1)]
+    assert msgs[0][2].historical
+    assert [r["ts"] for r in msgs[1][2].records] == [T0 + 1000, T0 + 3000]
+    produced = agent.produced()[agent._inputs[0].input.machines[0]]
+    assert (produced.labels, produced.last_seq) == (2, 1)
