@@ -34,11 +34,14 @@ from millwatch.contract import (
     MACHINE_TYPES,
     MAX_PAYLOAD_BYTES,
     MAX_RECORDS,
+    ContractError,
     FieldKind,
     MachineAddress,
     MachineChannel,
     RecordBatch,
     TelemetryBatch,
+    check_integral,
+    check_record,
     encode_records,
     encode_telemetry,
     machine_topic,
@@ -183,7 +186,11 @@ class Agent:
         seqs: dict[str, int] = {}
         stats: dict[MachineAddress, Produced] = {}
         for group in groups.values():
-            self._encode_group(group, rows, seqs, stats)
+            try:
+                self._encode_group(group, rows, seqs, stats)
+            except Exception:  # a bug in one group must not cost the others their data
+                log.exception("event=encode_failed type=%s", group.machine_type)
+                self.metrics.input_errors.inc()
         self._last_flush_rows = len(rows)
         if not rows:
             return
@@ -311,23 +318,61 @@ class Agent:
                 n,
             )
             return
-        fields = {}
-        for name, values in reading.fields.items():
-            if name in known.fields:
-                fields[name] = values
-            elif (reading.machine_type, name) not in self._warned_fields:
-                self._warned_fields.add((reading.machine_type, name))
-                log.warning("event=unknown_field type=%s field=%s", reading.machine_type, name)
+        try:
+            fields = self._checked_fields(reading, known.fields)
+        except ContractError as exc:  # drop this reading only; the rest of the flush stays
+            self.metrics.input_errors.inc()
+            self._warn_once((reading.machine_type, exc.reason), "bad_reading", str(exc))
+            return
+        events = self._checked_records(reading.events, "event")
+        labels = self._checked_records(reading.labels, "fault_label")
         key = self._group_key(reading)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(reading.machine_type, reading.machines)
         group.ts.append(reading.ts_ms)
         group.ticks.append(fields)
-        group.events.extend(reading.events)
-        group.labels.extend(reading.labels)
+        group.events.extend(events)
+        group.labels.extend(labels)
         self.metrics.samples.inc(n)
-        self.metrics.events.inc(len(reading.events))
+        self.metrics.events.inc(len(events))
+
+    def _checked_fields(
+        self, reading: Reading, kinds: dict[str, FieldKind]
+    ) -> dict[str, np.ndarray]:
+        """The reading's contract fields, typed, after the checks ingest would apply."""
+        fields: dict[str, np.ndarray] = {}
+        for name, values in reading.fields.items():
+            kind = kinds.get(name)
+            if kind is None:
+                self._warn_once((reading.machine_type, name), "unknown_field", name)
+            elif kind is FieldKind.STR:
+                if not all(v is None or isinstance(v, str) for v in values):
+                    raise ContractError("wrong_type", f"field {name!r} must hold strings")
+                fields[name] = values
+            else:
+                fields[name] = _numeric(name, values, kind)
+        return fields
+
+    def _checked_records(
+        self, records: list[tuple[int, dict[str, Any]]], channel: str
+    ) -> list[tuple[int, dict[str, Any]]]:
+        kept = []
+        for index, record in records:
+            try:
+                check_record(record, channel)
+            except ContractError as exc:
+                self.metrics.input_errors.inc()
+                self._warn_once((channel, exc.reason), f"bad_{channel}", str(exc))
+                continue
+            kept.append((index, record))
+        return kept
+
+    def _warn_once(self, key: tuple[str, str], event: str, detail: str) -> None:
+        """Log a data problem the first time it is seen; the counter counts every time."""
+        if key not in self._warned_fields:
+            self._warned_fields.add(key)
+            log.warning("event=%s type=%s detail=%r", event, key[0], detail)
 
     def _group_key(self, reading: Reading) -> int:
         # Small id of (machine type, machines). Hashing 100 addresses per tick costs
@@ -357,7 +402,7 @@ class Agent:
         historical = self.settings.historical
         for j, address in enumerate(group.machines):
             key = _machine_key(address)
-            seq = self._seqs.get(key, 0)
+            seq = seqs.get(key, self._seqs.get(key, 0))  # a machine may be in two groups
             first = seq
             fields = {name: column[:, j] for name, column in columns.items()}
             payloads = _telemetry_payloads(mtype, seq, ts, fields, historical)
@@ -372,9 +417,10 @@ class Agent:
                     rows.append((self._topic(address, channel), encode_records(batch)))
                     seq += 1
             seqs[key] = seq
-            stats[address] = Produced(
+            made = Produced(
                 first, seq - 1, seq - first, len(ts), len(events.get(j, [])), len(labels.get(j, []))
             )
+            stats[address] = _merge(stats.get(address), made)
 
     def _commit(
         self, seqs: dict[str, int], stats: dict[MachineAddress, Produced], *, rejected: bool
@@ -417,6 +463,32 @@ def _stack(group: _Group) -> dict[str, np.ndarray]:
             parts = [np.asarray(t.get(name, missing), dtype=np.float64) for t in group.ticks]
         columns[name] = np.stack(parts)
     return columns
+
+
+def _numeric(name: str, values: Any, kind: FieldKind) -> np.ndarray:
+    try:
+        column = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ContractError("wrong_type", f"field {name!r} must be numeric") from exc
+    if np.isinf(column).any():
+        raise ContractError("non_finite", f"field {name!r} holds inf")
+    if kind is FieldKind.INT:
+        check_integral(name, column)
+    return column
+
+
+def _merge(earlier: Produced | None, later: Produced) -> Produced:
+    """One flush's bookkeeping for a machine that more than one group reported."""
+    if earlier is None:
+        return later
+    return Produced(
+        earlier.first_seq,
+        later.last_seq,
+        earlier.messages + later.messages,
+        earlier.samples + later.samples,
+        earlier.events + later.events,
+        earlier.labels + later.labels,
+    )
 
 
 def _by_machine(records: list[tuple[int, dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:

@@ -49,6 +49,10 @@ KEEPALIVE_S = 30
 RETRY_DELAY_S = 1.0
 #: MQTT 5 PUBACK reason 0x10: the broker accepted the message but no subscription matched.
 NO_MATCHING_SUBSCRIBERS = 0x10
+#: PUBACK reasons worth a retry: nobody subscribed yet, broker busy or at quota. Any other
+#: failure (not authorized 0x87, topic invalid 0x90, payload invalid 0x99…) repeats forever,
+#: so that row is dropped, logged at error level and counted instead of blocking the pump.
+TRANSIENT_REFUSALS = frozenset({NO_MATCHING_SUBSCRIBERS, 0x80, 0x83, 0x97})
 _PUMP_IDLE_S = 0.2
 _PUMP_ERROR_PAUSE_S = 1.0
 
@@ -178,7 +182,9 @@ class Publisher:
         deadline = time.monotonic() + timeout
         self._draining = True
         self._wake.set()
-        while self._inflight and time.monotonic() < deadline and self._pump_alive():
+        while (
+            self._inflight and self.connected and time.monotonic() < deadline and self._pump_alive()
+        ):
             time.sleep(0.02)
         if self.connected:  # else the broker already published our last will
             info = self._publish_direct(self.status_topic, encode_status(False), 1, retain=True)
@@ -230,6 +236,7 @@ class Publisher:
 
     def _apply_acks(self) -> None:
         done: list[int] = []
+        refused: list[int] = []
         while self._acks:
             mid, reason = self._acks.popleft()
             row = self._inflight.pop(mid, None)
@@ -238,12 +245,18 @@ class Publisher:
                 continue
             if reason.is_failure or reason.value == NO_MATCHING_SUBSCRIBERS:
                 self._count_error(f"puback_{reason.getName().replace(' ', '_').lower()}")
-                self._log_refusal(row, reason)
-                self._retry.append((time.monotonic() + RETRY_DELAY_S, row))
+                if reason.value in TRANSIENT_REFUSALS:
+                    self._log_refusal(row, reason)
+                    self._retry.append((time.monotonic() + RETRY_DELAY_S, row))
+                else:
+                    log.error("event=puback_refused_for_good id=%d reason=%r", row.id, str(reason))
+                    self.metrics.outbox_dropped.labels(policy="refused").inc()
+                    refused.append(row.id)
             else:
                 done.append(row.id)
+        if done or refused:
+            self.outbox.delete(done + refused)
         if done:
-            self.outbox.delete(done)
             self.acked_total += len(done)
             self.metrics.messages_acked.inc(len(done))
 

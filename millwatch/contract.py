@@ -58,6 +58,8 @@ MAX_FUTURE_MS: Final = 10 * 60 * 1000
 MAX_PAST_MS: Final = 400 * 24 * 3600 * 1000
 MAX_STRING: Final = 256
 MAX_COUNTERS: Final = 256
+#: Integers travel as float64 columns; beyond 2**53 they are no longer exact.
+MAX_INT: Final = 2**53
 #: Every ``ContractError.reason`` the decoders raise (docs/CONTRACT.md explains each).
 REJECT_REASONS: Final[tuple[str, ...]] = (
     "bad_topic",
@@ -436,8 +438,8 @@ def decode_document(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[
 
 def _seq_and_type(doc: dict[str, Any]) -> tuple[int, str]:
     seq, machine_type = doc.get("seq"), doc.get("type")
-    if type(seq) is not int or seq < 0:
-        raise ContractError("schema", "seq must be a non-negative integer")
+    if type(seq) is not int or not 0 <= seq <= MAX_INT:
+        raise ContractError("schema", "seq must be an integer in [0, 2**53]")
     if machine_type not in MACHINE_TYPES:
         raise ContractError("unknown_machine_type", f"type {machine_type!r}")
     return seq, machine_type
@@ -448,14 +450,18 @@ def _timestamps(raw: Any, now: int, limit: int) -> np.ndarray:
         raise ContractError("schema", "ts must be a non-empty array of epoch milliseconds")
     if len(raw) > limit:
         raise ContractError("oversize", f"{len(raw)} samples > {limit}")
-    try:
-        ts = np.array(raw, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ContractError("schema", "ts must hold integers (epoch ms)") from exc
-    if ts.ndim != 1 or any(type(v) is not int for v in (raw[0], raw[-1])):
+    if set(map(type, raw)) != {int}:
         raise ContractError("schema", "ts must hold integers (epoch ms)")
+    ts = _int64_times(raw)
     check_time_range(ts, now)
     return ts
+
+
+def _int64_times(raw: list[int]) -> np.ndarray:
+    try:
+        return np.array(raw, dtype=np.int64)
+    except OverflowError as exc:
+        raise ContractError("timestamp_out_of_range", "ts beyond int64") from exc
 
 
 def check_time_range(ts_ms: np.ndarray, now: int) -> None:
@@ -477,9 +483,16 @@ def _numeric_column(name: str, raw: list[Any], kind: FieldKind) -> np.ndarray:
         raise ContractError("wrong_type", f"field {name!r} is out of range") from exc
     if np.isinf(values).any():
         raise ContractError("non_finite", f"field {name!r} holds inf")
-    if kind is FieldKind.INT and not np.array_equal(values, np.round(values), equal_nan=True):
-        raise ContractError("wrong_type", f"field {name!r} must be integral")
+    if kind is FieldKind.INT:
+        check_integral(name, values)
     return values
+
+
+def check_integral(name: str, values: np.ndarray) -> None:
+    """Reject an int column that is fractional or beyond ±2**53 (NaN = missing is fine)."""
+    present = values[~np.isnan(values)]
+    if not np.array_equal(present, np.round(present)) or np.abs(present).max(initial=0) > MAX_INT:
+        raise ContractError("wrong_type", f"field {name!r} must be integral within ±2**53")
 
 
 def _is_clean_string(value: Any) -> bool:
@@ -536,15 +549,16 @@ def decode_records(payload: bytes, channel: str, now: int | None = None) -> Reco
         raise ContractError("schema", "records must be a non-empty array")
     if len(records) > MAX_RECORDS:
         raise ContractError("oversize", f"{len(records)} records > {MAX_RECORDS}")
-    allowed = EVENT_FIELDS if channel == "event" else FAULT_FIELDS
     for record in records:
-        _check_record(record, allowed, channel)
-    ts = np.array([r["ts"] for r in records], dtype=np.int64)
+        check_record(record, channel)
+    ts = _int64_times([r["ts"] for r in records])
     check_time_range(ts, now_ms() if now is None else now)
     return RecordBatch(machine_type, seq, records)
 
 
-def _check_record(record: Any, allowed: dict[str, FieldKind], channel: str) -> None:
+def check_record(record: Any, channel: str) -> None:
+    """Raise ``ContractError`` unless ``record`` is a valid ``event``/``fault_label`` record."""
+    allowed = EVENT_FIELDS if channel == "event" else FAULT_FIELDS
     if not isinstance(record, dict) or type(record.get("ts")) is not int:
         raise ContractError("schema", "each record needs an integer ts (epoch ms)")
     if channel == "event" and record.get("kind") not in EVENT_KINDS:
@@ -568,7 +582,7 @@ def _check_scalar(key: str, value: Any, kind: FieldKind) -> None:
     elif isinstance(value, bool):
         ok = False
     elif kind is FieldKind.INT:
-        ok = isinstance(value, int)
+        ok = isinstance(value, int) and abs(value) <= MAX_INT
     else:
         ok = isinstance(value, int | float)
         if ok and not np.isfinite(value):

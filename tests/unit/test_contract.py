@@ -134,3 +134,35 @@ def test_factory_database_and_shared_subscription():
     assert c.factory_database("f03") == "f_f03"
     assert c.subscription("event", "g") == "$share/g/mw/v1/+/+/+/+/event"
     assert c.subscription("metrics") == "mw/v1/+/+/+/+/metrics"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (telemetry(seq=2**63), "schema"),
+        (telemetry(m={"picks_total": [10, 2**60]}), "wrong_type"),
+        (telemetry(m={"picks_total": [10, 1e19]}), "wrong_type"),
+        (telemetry(ts=[NOW - 2000, "1767167999000", NOW]), "schema"),
+        (telemetry(ts=[NOW - 2000, 1767167999000.5, NOW]), "schema"),
+        (telemetry(ts=[NOW - 1000, 2**63]), "timestamp_out_of_range"),
+    ],
+)
+def test_numbers_beyond_exact_float64_or_int64_are_rejected(payload, reason):
+    with pytest.raises(c.ContractError) as err:
+        c.decode_telemetry(payload, now=NOW)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"ts": 2**63, "kind": "stop"}, "timestamp_out_of_range"),
+        ({"ts": NOW, "kind": "stop", "feeder": 2**63}, "wrong_type"),
+        ({"ts": NOW, "kind": "stop", "reason": "line\nbreak"}, "wrong_type"),
+    ],
+)
+def test_bad_record_values_are_rejected(record, reason):
+    payload = orjson.dumps({"v": 1, "seq": 1, "type": "loom_airjet", "records": [record]})
+    with pytest.raises(c.ContractError) as err:
+        c.decode_records(payload, "event", now=NOW)
+    assert err.value.reason == reason

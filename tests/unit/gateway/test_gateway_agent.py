@@ -260,3 +260,50 @@ def test_fault_labels_go_on_their_channel_sharing_the_machines_seq(
     assert [r["ts"] for r in msgs[1][2].records] == [T0 + 1000, T0 + 3000]
     produced = agent.produced()[agent._inputs[0].input.machines[0]]
     assert (produced.labels, produced.last_seq) == (2, 1)
+
+
+class TwoSourcesInput:
+    """Two readings per tick for the same loom (as a PLC plus an energy meter would give),
+    and a reading with a bad value on the tick listed in ``bad_on``."""
+
+    def __init__(self, bad_on: int | None = None) -> None:
+        self.loom = [MachineAddress("c1", "f01", "weave1", "l0000")]
+        self.both = [*self.loom, MachineAddress("c1", "f01", "weave1", "l0001")]
+        self.bad_on, self.calls = bad_on, 0
+
+    def init(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+    def gather(self, ts_ms: int) -> list[Reading]:
+        self.calls += 1
+        speed: Any = np.array([800.0, 790.0])
+        if self.calls == self.bad_on:
+            speed = np.array(["n/a", 790.0], dtype=object)
+        return [
+            Reading("loom_airjet", self.both, ts_ms, {"speed_rpm": speed}),
+            Reading("loom_airjet", self.loom, ts_ms, {"energy_kwh_total": np.array([5.0])}),
+        ]
+
+
+def test_a_machine_in_two_groups_never_reuses_a_seq(make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent([TwoSourcesInput()], samples_per_message=2)
+    for k in range(4):
+        agent.tick(T0 + 1000 * k)
+    seqs = [(m, b.seq) for m, _, b in decoded(agent.outbox)]
+    l0 = [seq for machine, seq in seqs if machine == "l0000"]
+    assert sorted(l0) == list(range(4)), seqs
+    produced = agent.produced()[MachineAddress("c1", "f01", "weave1", "l0000")]
+    assert (produced.first_seq, produced.last_seq, produced.messages) == (0, 3, 4)
+
+
+def test_a_bad_value_drops_only_its_own_reading(make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent([TwoSourcesInput(bad_on=2)], samples_per_message=3)
+    for k in range(3):
+        agent.tick(T0 + 1000 * k)
+    batches = [(m, b) for m, c, b in decoded(agent.outbox) if c == "telemetry"]
+    speeds = [b for m, b in batches if "speed_rpm" in b.fields and m == "l0001"]
+    assert speeds[0].ts_ms.tolist() == [T0, T0 + 2000]  # the bad tick's reading is gone
+    energy = [b for m, b in batches if "energy_kwh_total" in b.fields]
+    assert energy[0].ts_ms.tolist() == [T0, T0 + 1000, T0 + 2000]  # the other source kept
+    assert agent.metrics.snapshot()["input_errors_total"] == 1

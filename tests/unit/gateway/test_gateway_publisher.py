@@ -14,7 +14,7 @@ from gateway.publisher import Publisher
 from gateway.settings import GatewaySettings
 
 STATUS = "mw/v1/c1/f01/_gateway/gw1/status"
-QUOTA_EXCEEDED, NO_MATCHING_SUBSCRIBERS = 0x97, 0x10
+QUOTA_EXCEEDED, NO_MATCHING_SUBSCRIBERS, NOT_AUTHORIZED = 0x97, 0x10, 0x87
 
 
 @pytest.fixture
@@ -233,3 +233,16 @@ def test_stop_waits_for_in_flight_acks_within_the_timeout(pub: Publisher) -> Non
     pub.stop(timeout=0.3)  # nobody acks
     assert 0.25 <= time.monotonic() - started < 3
     assert pub.outbox.depth() == 10  # kept for the next process
+
+
+def test_a_permanent_refusal_drops_the_row_instead_of_retrying_forever(pub: Publisher) -> None:
+    fake, box = pub.client, pub.outbox
+    fake.connect()
+    pub.pump_once()
+    first = fake.data()[0]
+    fake.ack(first.mid, NOT_AUTHORIZED)
+    pub.pump_once()
+    assert first.payload not in [r.payload for r in box.read(0, 100)]
+    assert pub.metrics.snapshot()["outbox_dropped_refused_total"] == 1
+    assert pub.metrics.snapshot()["messages_acked_total"] == 0
+    assert [m.payload for m in fake.data()].count(first.payload) == 1  # not handed again
