@@ -20,9 +20,19 @@ message. Each delivery therefore records the connection *generation* it came
 on, and :meth:`Consumer.settle` acks only deliveries of the live connection. The
 acks of older ones are dropped; the broker redelivers those messages and the
 rewrite is harmless because every write is idempotent (same series and
-timestamp overwrite the same point). Deliveries from an older connection that
-are still queued are skipped when the broker kept our session (it will resend
-them); when the session was lost they are written anyway, without an ack.
+timestamp overwrite the same point).
+
+Deliveries of an older connection are written all the same, never skipped: a
+broker that crashed restores its last autosave, which may lack messages ingest
+already holds, and then never resends them. Writing them costs an idempotent
+rewrite at most.
+
+Memory. While InfluxDB is down, each reconnect brings a fresh window of
+redeliveries on top of the copies already queued. When :attr:`Consumer.queue`
+holds more than ``2 * receive_maximum`` deliveries, the copies of the oldest
+connections whose session the broker still holds are purged (it resends them,
+as they were never acked), counted in ``redeliveries_purged_total``. Copies from
+before a session loss are never purged: the broker no longer has them.
 
 paho ``ack(mid, qos)`` only queues a PUBACK on the current socket (see paho's
 ``Client.ack``); it is called under :attr:`_lock`, which ``on_connect`` and
@@ -32,18 +42,16 @@ paho ``ack(mid, qos)`` only queues a PUBACK on the current socket (see paho's
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.inbox import Delivery, Inbox
 from ingest.logs import kv
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
@@ -58,18 +66,8 @@ CHANNELS: Final = ("telemetry", "event", "fault_label", "metrics")
 #: Mosquitto's count of messages it dropped (queues full); not a contract message.
 DROPPED_TOPIC: Final = "$SYS/broker/publish/messages/dropped"
 KEEPALIVE_S: Final = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message as received, with what is needed to ack it later."""
-
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    received_at: float
-    generation: int
+#: Queued deliveries allowed per ``receive_maximum`` before old copies are purged.
+QUEUE_WINDOWS: Final = 2
 
 
 class MqttClient(Protocol):
@@ -125,7 +123,8 @@ class Consumer:
 
     ``on_message`` only appends to the queue (the paho network thread must not
     block); the writer thread drains it. A ``None`` item marks the end of input
-    after :meth:`stop_accepting`.
+    after :meth:`stop_accepting`. Each delivery stays in ``unacked`` until it is
+    settled, forgotten or purged, whatever the order.
 
     Parameters
     ----------
@@ -144,7 +143,7 @@ class Consumer:
         client_factory: Callable[[IngestSettings], MqttClient] = paho_client,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.queue: queue.Queue[Delivery | None] = queue.Queue()
+        self.queue = Inbox()
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
@@ -154,7 +153,11 @@ class Consumer:
         self._connected = False
         self._accepting = True
         self._closing = False
-        self._unsettled: deque[float] = deque()
+        #: Arrival time (monotonic) of each delivery not yet settled, by serial, oldest first.
+        self._unsettled: dict[int, float] = {}
+        self._serial = 0
+        self._last_ns = 0
+        self._purge_futile_at = 0  # generation at which nothing more could be purged
         #: Set while connected with every subscription granted.
         self.ready = threading.Event()
         self._client = client_factory(settings)
@@ -199,25 +202,20 @@ class Consumer:
 
     def ack_lag(self) -> float:
         """Seconds since the oldest message not yet settled arrived (0 when none)."""
-        try:
-            return max(0.0, self._clock() - self._unsettled[0])
-        except IndexError:
-            return 0.0
-
-    def is_redelivered_later(self, delivery: Delivery) -> bool:
-        """Whether the broker will resend ``delivery`` (older connection, same session)."""
         with self._lock:
-            return self._session_generation <= delivery.generation < self._generation
+            oldest = next(iter(self._unsettled.values()), None)
+        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
 
     def settle(self, deliveries: Iterable[Delivery]) -> int:
         """Ack, in order, the deliveries of the live connection; forget the rest.
 
-        Returns the number of PUBACKs sent.
+        Older connections' deliveries get no ack: their mids died with their
+        connection. Returns the number of PUBACKs sent.
         """
         acked = 0
         with self._lock:
             for delivery in deliveries:
-                self._unsettled.popleft()
+                self._unsettled.pop(delivery.serial, None)
                 live = self._connected and delivery.generation == self._generation
                 if live and delivery.qos > 0:
                     self._client.ack(delivery.mid, delivery.qos)
@@ -227,8 +225,8 @@ class Consumer:
     def forget(self, deliveries: Iterable[Delivery]) -> None:
         """Drop deliveries without acking them: the broker will resend them."""
         with self._lock:
-            for _ in deliveries:
-                self._unsettled.popleft()
+            for delivery in deliveries:
+                self._unsettled.pop(delivery.serial, None)
 
     def publish(self, topic: str, payload: bytes) -> Any:
         """Publish at QoS 1 (dead letters); returns paho's ``MQTTMessageInfo``."""
@@ -292,9 +290,51 @@ class Consumer:
             if not self._accepting:
                 return
             now = self._clock()
-            self._unsettled.append(now)
-            generation = self._generation
-        self.queue.put(Delivery(message.mid, message.qos, topic, message.payload, now, generation))
+            self._serial += 1
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)
+            delivery = Delivery(
+                message.mid,
+                message.qos,
+                topic,
+                message.payload,
+                now,
+                self._last_ns,
+                self._generation,
+                self._serial,
+            )
+            self._unsettled[delivery.serial] = now
+            self.queue.put(delivery)  # unbounded: never blocks
+            if self.queue.qsize() > QUEUE_WINDOWS * self._settings.receive_maximum:
+                self._purge_redeliveries()
+
+    def _purge_redeliveries(self) -> None:
+        """Drop queued copies the broker will resend, oldest connection first (under lock)."""
+        if self._purge_futile_at == self._generation:
+            return  # which copies the broker holds changes only on (re)connect
+        limit = QUEUE_WINDOWS * self._settings.receive_maximum
+        held = range(self._session_generation, self._generation)  # resent by the broker
+        purged: list[Delivery] = []
+        for generation in sorted(self.queue.generations()):
+            if self.queue.qsize() <= limit:
+                break
+            if generation in held:
+                purged += self.queue.remove(lambda d, g=generation: d.generation == g)
+        if self.queue.qsize() > limit:
+            self._purge_futile_at = self._generation
+        if not purged:
+            return
+        for delivery in purged:
+            del self._unsettled[delivery.serial]
+        self._metrics.redeliveries_purged.inc(len(purged))
+        log.info(
+            kv(
+                "redeliveries_purged",
+                count=len(purged),
+                generations=",".join(sorted({str(d.generation) for d in purged})),
+                queued=self.queue.qsize(),
+                limit=limit,
+            )
+        )
 
     def _on_dropped(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Exceptions raised by ingest.
+"""Exceptions raised by ingest, and the reject reasons ingest adds to the contract's.
 
 The tree, in the manner of ``httpx._exceptions``::
 
@@ -7,18 +7,27 @@ The tree, in the manner of ``httpx._exceptions``::
           .retryable            True: keep the batch unacked and try again later
                                 (connection refused, timeout, 5xx, 429, auth)
                                 False: the server refused the data itself (400,
-                                partial write): log, count, ack; retrying would
-                                fail forever and block the stream
+                                partial write): retrying the same body would fail
+                                forever, so the writer retries message by message
+                                and rejects only what is still refused
           .retry_after          seconds the server asked us to wait, or None
 
 Payloads and topics that break the data contract raise
 :class:`millwatch.contract.ContractError` instead; ingest counts those by
-``reason``, dead-letters them and acks them.
+``reason``, dead-letters them and acks them. Ingest rejects with two reasons of
+its own, :data:`INGEST_ERROR` and :data:`INFLUX_REJECTED`.
 """
 
 from __future__ import annotations
 
-__all__ = ["IngestError", "WriteError"]
+from typing import Final
+
+__all__ = ["INFLUX_REJECTED", "INGEST_ERROR", "IngestError", "WriteError"]
+
+#: Reject reason of a message whose decoding crashed (a bug in ingest, not bad input).
+INGEST_ERROR: Final = "ingest_error"
+#: Reject reason of a valid message InfluxDB refused for good, even written on its own.
+INFLUX_REJECTED: Final = "influx_rejected"
 
 
 class IngestError(Exception):

@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 
 from millwatch.contract import (
+    CONTROL_CHARS,
     EVENT_FIELDS,
     EVENT_MEASUREMENT,
     FAULT_FIELDS,
@@ -43,11 +44,14 @@ from millwatch.contract import (
 )
 
 __all__ = [
+    "DEAD_LETTER_MEASUREMENT",
     "GATEWAY_MEASUREMENT",
     "INGEST_MEASUREMENT",
+    "dead_letter_line",
     "escape_string",
     "gateway_metrics_lines",
     "internal_line",
+    "readable_text",
     "record_lines",
     "telemetry_lines",
 ]
@@ -56,6 +60,8 @@ __all__ = [
 GATEWAY_MEASUREMENT: Final = "internal_gateway"
 #: Ingest self-metrics, in ``contract.INTERNAL_DATABASE``.
 INGEST_MEASUREMENT: Final = "internal_ingest"
+#: Messages ingest rejected, in ``contract.INTERNAL_DATABASE``.
+DEAD_LETTER_MEASUREMENT: Final = "dead_letter"
 
 NS_PER_MS: Final = 1_000_000
 _SD: Final = np.dtypes.StringDType()
@@ -231,3 +237,43 @@ def internal_line(
     if not field_text:
         raise ValueError("a line needs at least one finite field")
     return f"{_escape_key(measurement)}{tag_text} {field_text} {ts_ns}"
+
+
+def _hex_escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02x}"
+
+
+def readable_text(value: str | bytes) -> str:
+    r"""Text that any InfluxDB stores as a string field, from which ``value`` can be recovered.
+
+    Backslashes are doubled; control characters, and bytes that are not UTF-8,
+    become ``\xNN``. Undo it by reading ``\\`` as ``\`` and ``\xNN`` as byte NN.
+
+    >>> print(readable_text(b'{"a":"b\\c"}\n\xff'))
+    {"a":"b\\c"}\x0a\xff
+    """
+    if isinstance(value, bytes):
+        text = value.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+    else:
+        text = value.replace("\\", "\\\\").encode("utf-8", "backslashreplace").decode()
+    return CONTROL_CHARS.sub(_hex_escape, text)
+
+
+def dead_letter_line(
+    reason: str, factory: str, topic: str, detail: str, payload: bytes, ts_ns: int
+) -> str:
+    r"""Format one ``dead_letter`` row: a rejected message kept where an operator can query it.
+
+    Tags ``factory`` and ``reason``; string fields ``topic``, ``detail`` and
+    ``payload``, each passed through :func:`readable_text` (the caller cuts them
+    to size).
+
+    >>> print(dead_letter_line("schema", "f03", "mw/v1/x", 'no "ts"', b"{}", 5))
+    dead_letter,factory=f03,reason=schema topic="mw/v1/x",detail="no \"ts\"",payload="{}" 5
+    """
+    tags = f"factory={_escape_key(factory)},reason={_escape_key(reason)}"
+    fields = ",".join(
+        f'{key}="{escape_string(readable_text(value))}"'
+        for key, value in (("topic", topic), ("detail", detail), ("payload", payload))
+    )
+    return f"{DEAD_LETTER_MEASUREMENT},{tags} {fields} {ts_ns}"

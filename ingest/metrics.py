@@ -7,15 +7,25 @@ Exposed names, each behind the prefix ``millwatch_ingest_`` (the ``internal_inge
 snapshot and ``millwatch up`` drop it)::
 
     messages_received_total{channel}   messages taken off MQTT (redeliveries too)
-    messages_rejected_total{reason}    contract violations, dead-lettered and acked
-    lines_written_total{measurement}   points InfluxDB accepted
+    messages_rejected_total{reason}    rejections: contract violations, ``ingest_error``,
+                                       ``influx_rejected``; counted once the dead_letter
+                                       row is stored, just before the ack (see below)
+    lines_written_total{measurement}   data points InfluxDB accepted (dead_letter rows not)
     write_retries_total                failed write attempts that will be retried
-    write_errors_total                 writes the server refused for good (4xx)
+    write_errors_total                 write requests the server refused for good (4xx)
     acked_total                        PUBACKs sent
-    unacked                            messages received and not yet acked
-    ack_lag_seconds                    age of the oldest unacked message
+    unacked                            messages received and not yet settled
+    ack_lag_seconds                    age of the oldest unsettled message
+    redeliveries_purged_total          queued copies dropped to bound memory; the broker
+                                       resends them (see :mod:`ingest.consumer`)
     batch_write_seconds                histogram: time to store one batch, retries included
     broker_dropped_messages            broker's ``$SYS/broker/publish/messages/dropped``
+
+Like ``messages_received_total`` and ``lines_written_total``, the reject counter
+counts events, not distinct messages: a rejected message whose ack never reached
+the broker (the connection dropped first) is redelivered, rejected and counted
+again. Distinct rejects are the rows of ``dead_letter`` in ``millwatch_internal``
+(one per delivery, timestamped with its receive time).
 
 :meth:`IngestMetrics.snapshot` flattens the same values for the
 ``internal_ingest`` measurement.
@@ -28,6 +38,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ingest.errors import INFLUX_REJECTED, INGEST_ERROR
 from millwatch import contract
 from millwatch.selfmetrics import MetricsServer, snapshot
 
@@ -35,12 +46,13 @@ __all__ = ["IngestMetrics"]
 
 #: Label values created up front, so every series exists (at 0) from the start and
 #: ``rate()`` and summed totals work before the first event. Reasons are those the
-#: contract's decoders document, plus ``ingest_error`` (a decoder crash); a reason
-#: not listed here is still counted when it occurs.
+#: contract's decoders document, plus ``ingest_error`` (a decoder crash) and
+#: ``influx_rejected`` (InfluxDB refused the message); a reason not listed here is
+#: still counted when it occurs.
 #: Prometheus names carry the service, as the gateway's do; snapshots drop it.
 PREFIX: Final = "millwatch_ingest_"
 CHANNELS: Final = ("telemetry", "event", "fault_label", "metrics", "invalid")
-REJECT_REASONS: Final = (*contract.REJECT_REASONS, "ingest_error")
+REJECT_REASONS: Final = (*contract.REJECT_REASONS, INGEST_ERROR, INFLUX_REJECTED)
 MEASUREMENTS: Final = (
     *sorted({t.measurement for t in contract.MACHINE_TYPES.values()}),
     contract.EVENT_MEASUREMENT,
@@ -61,25 +73,30 @@ class IngestMetrics:
         )
         self.messages_rejected = Counter(
             f"{PREFIX}messages_rejected",
-            "Messages rejected by the contract",
+            "Messages rejected and dead-lettered (redeliveries count again)",
             ["reason"],
             registry=r,
         )
         self.lines_written = Counter(
-            f"{PREFIX}lines_written", "Points InfluxDB accepted", ["measurement"], registry=r
+            f"{PREFIX}lines_written", "Data points InfluxDB accepted", ["measurement"], registry=r
         )
         self.write_retries = Counter(
             f"{PREFIX}write_retries", "Failed write attempts that are retried", registry=r
         )
         self.write_errors = Counter(
             f"{PREFIX}write_errors",
-            "Writes refused for good (4xx, partial write)",
+            "Write requests refused for good (4xx, partial write)",
             registry=r,
         )
         self.acked = Counter(f"{PREFIX}acked", "PUBACKs sent", registry=r)
-        self.unacked = Gauge(f"{PREFIX}unacked", "Messages not acked yet", registry=r)
+        self.unacked = Gauge(f"{PREFIX}unacked", "Messages not settled yet", registry=r)
+        self.redeliveries_purged = Counter(
+            f"{PREFIX}redeliveries_purged",
+            "Queued copies of unacked messages dropped because the broker resends them",
+            registry=r,
+        )
         self.ack_lag = Gauge(
-            f"{PREFIX}ack_lag_seconds", "Age of the oldest unacked message", registry=r
+            f"{PREFIX}ack_lag_seconds", "Age of the oldest unsettled message", registry=r
         )
         self.batch_write_seconds = Histogram(
             f"{PREFIX}batch_write_seconds",

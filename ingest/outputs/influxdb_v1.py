@@ -8,7 +8,8 @@ Status mapping (``WriteError.retryable``)::
     2xx                      stored
     400, 413, other 4xx      not retryable: the server refused the data itself. For
                              a 400 "partial write" InfluxDB 1.x has stored the valid
-                             points; retrying would fail forever and block the stream
+                             points (2.x stores none); retrying the same body would
+                             fail forever, so the writer retries message by message
     401, 403                 retryable: credentials are an operator's fix, and data
                              must not be dropped while they are wrong
     404                      retryable: database missing (dropped under us); the

@@ -15,7 +15,7 @@ class MemoryOutput:
 
     ``fail_next(n)`` makes the next ``n`` writes raise a retryable ``WriteError``
     (an InfluxDB outage); ``reject_next(n)`` makes them raise a non-retryable one
-    (a 400 partial write).
+    (a 400 that stored nothing, as InfluxDB 2.x answers a bad line).
     """
 
     def __init__(self) -> None:

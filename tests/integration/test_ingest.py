@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest import Ingest, IngestSettings, run
+from ingest import Ingest, IngestSettings, WriteError, run
+from ingest.outputs import InfluxDBv1Output
 from millwatch import contract
 from millwatch.contract import MachineAddress, TelemetryBatch
 from millwatch.servers import Mosquitto, free_port
@@ -113,7 +116,14 @@ def bad_payloads(now: int) -> list[tuple[str, bytes, str]]:
         ("telemetry", b" " * (contract.MAX_PAYLOAD_BYTES + 1) + orjson.dumps(ok), "oversize"),
         ("event", orjson.dumps({"v": 1, "seq": 1, "type": "loom_airjet"}), "schema"),
         ("mw/v1/c1/BAD/weave1/l1/telemetry", orjson.dumps(ok), "bad_topic"),
+        ("event", BINARY_PAYLOAD, "malformed_json"),
     ]
+
+
+#: Quotes, a backslash, controls and invalid UTF-8: the dead_letter row must keep them.
+BINARY_PAYLOAD = b'{"v":1,"id":"a\\"b",\x00\n\t\xff\xfe'
+#: How its ``payload`` field reads in InfluxDB: backslashes doubled, the rest as ``\xNN``.
+BINARY_PAYLOAD_TEXT = r'{"v":1,"id":"a\\"b",\x00\x0a\x09\xff\xfe'
 
 
 def rows_by_machine_and_seq(query: Callable[..., list[dict[str, Any]]], db: str) -> Counter:
@@ -139,6 +149,7 @@ def test_valid_rows_land_exactly_once_and_bad_ones_are_dead_lettered(
     machines.append(("wet1", "d1", "dye_jet"))
     dead = clients(f"{contract.DEADLETTER_ROOT}/#")
     publisher = clients()
+    started_ns = time.time_ns()
     with Ingest(settings_for(mosquitto, influxdb.url)) as ingest:
         assert ingest.wait_ready(10)
         now = contract.now_ms()
@@ -186,6 +197,25 @@ def test_valid_rows_land_exactly_once_and_bad_ones_are_dead_lettered(
     assert letters == Counter({contract.deadletter_topic(r): n for r, n in reasons.items()})
     oversize = next(m for m in dead.received if m.topic.endswith("/oversize"))
     assert len(orjson.loads(oversize.payload)["payload"]) == 4096
+
+    # Nobody need listen on the dead-letter topics: every reject is also a row in InfluxDB.
+    rows = [
+        row
+        for row in influx_query(
+            contract.INTERNAL_DATABASE, f"SELECT * FROM dead_letter WHERE time >= {started_ns}"
+        )
+        if row["factory"] in factories or "/BAD/" in row["topic"]
+    ]
+    assert Counter(row["reason"] for row in rows) == reasons
+    assert all(started_ns <= row["time"] <= time.time_ns() for row in rows)
+    bad_topic = next(row for row in rows if row["reason"] == "bad_topic")
+    assert bad_topic["factory"] == "unknown"
+    oversize_row = next(row for row in rows if row["reason"] == "oversize")
+    assert oversize_row["payload"] == " " * 1024
+    assert oversize_row["factory"] == factories[0]
+    binary = next(row for row in rows if row["payload"].startswith('{"v":1,"id"'))
+    assert binary["payload"] == BINARY_PAYLOAD_TEXT
+    assert binary["topic"].endswith("/event")
 
     landed: Counter = Counter()
     for factory in factories:
@@ -301,3 +331,148 @@ def test_run_serves_until_stopped(
         stop.set()
         worker.join(30)
     assert not worker.is_alive()
+
+
+class SwitchableOutput:
+    """The real InfluxDB output, plus a switch that makes every call fail as in an outage."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = InfluxDBv1Output(url)
+        self.down = threading.Event()
+
+    def ensure_database(self, db: str) -> None:
+        self._check(db)
+        self.inner.ensure_database(db)
+
+    def write(self, db: str, body: bytes) -> None:
+        self._check(db)
+        self.inner.write(db, body)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _check(self, db: str) -> None:
+        if self.down.is_set():
+            raise WriteError(f"switched off: {db!r}", True)
+
+
+def test_a_field_type_conflict_rejects_only_the_conflicting_message(
+    mosquitto: Mosquitto, influxdb: Any, influx_query: Any, clients: Callable[..., Client]
+) -> None:
+    factory = f"t{uid()}"
+    db = contract.factory_database(factory)
+    t0 = contract.now_ms() - 3_600_000
+    # Someone stored liquor_temp_c as a string: InfluxDB refuses floats there (400).
+    with httpx.Client(base_url=influxdb.url, timeout=10, trust_env=False) as http:
+        http.post("/query", data={"q": f'CREATE DATABASE "{db}"'}).raise_for_status()
+        conflict = f'dye,cluster=c1,factory={factory},hall=wet1,machine=x liquor_temp_c="hot"'
+        http.post(
+            "/write", params={"db": db}, content=f"{conflict} {t0 * 1_000_000}"
+        ).raise_for_status()
+    knit = contract.machine_topic(MachineAddress("c1", factory, "knit1", "k1"), "telemetry")
+    dye = contract.machine_topic(MachineAddress("c1", factory, "wet1", "d1"), "telemetry")
+    publisher = clients()
+    with Ingest(settings_for(mosquitto, influxdb.url, flush_interval_s=0.5)) as ingest:
+        assert ingest.wait_ready(10)
+        for seq in range(2):
+            publisher.publish(knit, telemetry("knit_circular", seq, t0))
+        publisher.publish(dye, telemetry("dye_jet", 0, t0))
+        publisher.publish(knit, telemetry("knit_circular", 2, t0))
+        snap = ingest.metrics.snapshot
+        wait_for(lambda: snap()["acked_total"] >= 4, what="every message acked")
+
+    assert snap()["messages_rejected_influx_rejected_total"] == 1
+    assert snap()["lines_written_knit_total"] == 3 * SAMPLES
+    # InfluxDB 1.x may have kept the dye lines without the conflicting field (partial write).
+    landed = rows_by_machine_and_seq(influx_query, db)
+    assert Counter({key: n for key, n in landed.items() if key[0] == "k1"}) == Counter(
+        {("k1", seq): SAMPLES for seq in range(3)}
+    )
+    (row,) = influx_query(
+        contract.INTERNAL_DATABASE, f"SELECT * FROM dead_letter WHERE factory = '{factory}'"
+    )
+    assert (row["reason"], row["topic"]) == ("influx_rejected", dye)
+    assert "field type conflict" in row["detail"]
+    assert row["payload"] == telemetry("dye_jet", 0, t0)[:1024].decode().replace("\\", "\\\\")
+
+
+def connections(caplog: pytest.LogCaptureFixture) -> int:
+    return caplog.text.count("event=mqtt_connected")
+
+
+def test_messages_a_killed_broker_forgot_are_still_written(
+    tmp_path: Path, influxdb: Any, influx_query: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.consumer")
+    factory = f"t{uid()}"
+    db = contract.factory_database(factory)
+    t0 = contract.now_ms() - 3_600_000
+    topic = contract.machine_topic(MachineAddress("c1", factory, "knit1", "k1"), "telemetry")
+    # No autosave: the broker's file holds what it had at its last clean stop, no more.
+    with Mosquitto(tmp_path / "mosquitto", extra_conf="autosave_interval 3600") as broker:
+        output = SwitchableOutput(influxdb.url)
+        with Ingest(settings_for(broker, influxdb.url), output=output) as ingest:
+            assert ingest.wait_ready(10)
+            broker.restart()  # SIGTERM: the session and its subscriptions are saved
+            wait_for(lambda: connections(caplog) == 2 and ingest.wait_ready(0), 30, "reconnect")
+            output.down.set()
+            publisher = Client(broker)
+            publisher.publish(topic, telemetry("knit_circular", 0, t0))
+            snap = ingest.metrics.snapshot
+            wait_for(lambda: snap()["write_retries_total"] >= 1, what="writer stuck on seq 0")
+            publisher.publish(topic, telemetry("knit_circular", 1, t0))  # queued behind it
+            wait_for(lambda: ingest.consumer.queue.qsize() == 1, what="seq 1 received")
+            publisher.close()
+            broker.kill()  # a crash: both messages were acked to the publisher, never saved
+            broker.start()
+            wait_for(lambda: connections(caplog) == 3, 30, "reconnect after the crash")
+            assert caplog.text.count("session_present=True") == 2
+            output.down.clear()
+            expected = Counter({("k1", seq): SAMPLES for seq in range(2)})
+            wait_for(lambda: rows_by_machine_and_seq(influx_query, db) == expected, what="rows")
+            wait_for(lambda: snap()["unacked"] == 0, what="nothing held")
+            assert snap()["acked_total"] == 0  # their mids died with the old connection
+
+
+def test_broker_restarts_during_an_outage_keep_memory_bounded_and_lose_nothing(
+    mosquitto: Mosquitto,
+    influxdb: Any,
+    influx_query: Any,
+    clients: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.consumer")
+    window = 10
+    factory = f"t{uid()}"
+    db = contract.factory_database(factory)
+    t0 = contract.now_ms() - 3_600_000
+    topic = contract.machine_topic(MachineAddress("c1", factory, "knit1", "k1"), "telemetry")
+    output = SwitchableOutput(influxdb.url)
+    output.down.set()
+    settings = settings_for(
+        mosquitto, influxdb.url, receive_maximum=window, retry_max_s=0.2, flush_interval_s=1.0
+    )
+    with Ingest(settings, output=output) as ingest:
+        assert ingest.wait_ready(10)
+        publisher = clients()
+        for seq in range(2 * window):  # the broker sends one window, holds the rest
+            publisher.publish(topic, telemetry("knit_circular", seq, t0))
+        snap = ingest.metrics.snapshot
+        wait_for(lambda: snap()["messages_received_total"] == window, what="first window")
+        wait_for(lambda: snap()["write_retries_total"] >= 1, what="writer stuck on it")
+        queue = ingest.consumer.queue
+        for restart in range(1, 6):
+            mosquitto.restart()  # each time the broker resends the same window
+            wait_for(lambda n=restart: connections(caplog) == n + 1, 30, "reconnect")
+            if restart <= 2:  # the writer holds the first window; the queue takes two more
+                wait_for(lambda n=restart: queue.qsize() == n * window, what="redeliveries")
+            else:  # then the oldest copies go, one window per reconnect (it was 50 queued)
+                purged = (restart - 2) * window
+                wait_for(lambda n=purged: snap()["redeliveries_purged_total"] == n, what="purge")
+            assert queue.qsize() <= 2 * window
+            assert snap()["unacked"] <= 3 * window  # the queue and the batch being retried
+        assert snap()["redeliveries_purged_total"] > 0
+        output.down.clear()
+        expected = Counter({("k1", seq): SAMPLES for seq in range(2 * window)})
+        wait_for(lambda: rows_by_machine_and_seq(influx_query, db) == expected, what="rows")
+        wait_for(lambda: snap()["unacked"] == 0, what="every message acked")
