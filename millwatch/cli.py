@@ -9,10 +9,11 @@ import runpy
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from millwatch.servers import ServerError
-from millwatch.stack import Stack, StackConfig
+from millwatch.stack import ServiceProcess, Stack, StackConfig
 
 STATUS_COLUMNS = (
     ("published", "messages_published_total"),
@@ -31,11 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the local stack with simulated factories")
     up.add_argument("--state-dir", type=Path, default=Path(".millwatch"))
-    up.add_argument("--cluster", default="c1")
-    up.add_argument("--factories", type=int, default=3)
-    up.add_argument("--looms", type=int, default=20, help="air-jet looms per factory")
-    up.add_argument("--knitting", type=int, default=6, help="knitting machines per factory")
-    up.add_argument("--dyeing", type=int, default=4, help="jet dyeing machines per factory")
+    up.add_argument("--scenario", default="default", help="packaged name or scenario TOML path")
+    up.add_argument(
+        "--backfill-hours", type=float, default=0.0, help="replay this much history first"
+    )
     up.add_argument("--ingest-workers", type=int, default=1)
     up.add_argument("--mqtt-url", default=os.environ.get("MILLWATCH_MQTT_URL"))
     up.add_argument("--influx-url", default=os.environ.get("MILLWATCH_INFLUX_URL"))
@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--influx-port", type=int, default=18086, help="port of the InfluxDB it starts")
     up.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    sim = commands.add_parser("simulate", help="backfill a scenario's history into a broker")
+    sim.add_argument("--scenario", default="default")
+    sim.add_argument("--days", type=float, default=7.0)
+    sim.add_argument("--backfill", action="store_true", required=True, help="(the only mode)")
+    sim.add_argument(
+        "--mqtt-url", default=os.environ.get("MILLWATCH_MQTT_URL", "mqtt://127.0.0.1:18830")
+    )
+    sim.add_argument("--state-dir", type=Path, default=Path(".millwatch"))
+    sim.add_argument("--status-every", type=float, default=5.0)
     for name, module in (("gateway", "gateway"), ("ingest", "ingest")):
         sub = commands.add_parser(name, help=f"run one {name} (python -m {module})")
         sub.add_argument("args", nargs=argparse.REMAINDER)
@@ -59,11 +68,7 @@ def run_up(args: argparse.Namespace) -> int:
     """Start the stack, print live counters until Ctrl-C (or ``--duration``), stop it."""
     config = StackConfig(
         state_dir=args.state_dir.resolve(),
-        cluster=args.cluster,
-        factories=args.factories,
-        looms=args.looms,
-        knitting=args.knitting,
-        dyeing=args.dyeing,
+        scenario=args.scenario,
         mqtt_url=args.mqtt_url,
         influx_url=args.influx_url,
         mqtt_port=args.mqtt_port,
@@ -78,6 +83,10 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"millwatch up: state in {config.state_dir}; Ctrl-C stops everything", flush=True)
         for server in stack.servers:
             print(f"  {type(server).__name__.lower():<14} {server.url}", flush=True)
+        if args.backfill_hours > 0:
+            backfill = stack.start_gateways(round(args.backfill_hours * 3600))
+            _follow_backfill(stack, backfill, args.status_every, stop)
+        stack.start_gateways()
         waited = 0.0
         while not stop.wait(args.status_every):
             stack.check_alive()
@@ -96,6 +105,51 @@ def run_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow_backfill(
+    stack: Stack, backfill: list[ServiceProcess], every: float, stop: threading.Event
+) -> None:
+    """Print progress until every backfill gateway delivered its history and exited."""
+    expected = {
+        f"backfill-{f.id}": stack.scenario.machine_count(f.id) * stack.backfill_s
+        for f in stack.scenario.factories
+    }
+    started = time.monotonic()
+    while not stop.wait(every):
+        stack.check_alive()
+        exited = {s.name for s in backfill if s.process.poll() == 0}
+        done = {
+            s.name: expected[s.name] if s.name in exited else s.counters().get("samples_total", 0)
+            for s in backfill
+        }
+        finished = len(exited) == len(backfill)
+        share = sum(done.values()) / max(sum(expected.values()), 1)
+        rate = sum(done.values()) / (time.monotonic() - started)
+        print(f"-- backfill {min(share, 1.0):.0%} ({rate:,.0f} samples/s)", flush=True)
+        if finished:
+            print("-- backfill delivered; live gateways start", flush=True)
+            return
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Backfill ``--days`` of a scenario through its gateways into a running stack's broker."""
+    config = StackConfig(state_dir=args.state_dir.resolve(), scenario=args.scenario)
+    stack = Stack(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.attach(args.mqtt_url)
+        backfill = stack.start_gateways(round(args.days * 86400))
+        _follow_backfill(stack, backfill, args.status_every, stop)
+    except KeyboardInterrupt:
+        print("\nmillwatch simulate: stopping", flush=True)
+    except ServerError as exc:
+        print(f"millwatch simulate: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``millwatch`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -103,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
         return run_up(args)
+    if args.command == "simulate":
+        return run_simulate(args)
     sys.argv = [args.command, *args.args]
     runpy.run_module(args.command, run_name="__main__")
     return 0

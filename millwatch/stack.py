@@ -19,9 +19,22 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from millwatch.contract import now_ms
 from millwatch.servers import InfluxDB, Mosquitto, ServerError, free_port
+from simulators.scenario import Scenario, load_scenario
 
 log = logging.getLogger("millwatch.stack")
+
+#: Samples per machine per message while backfilling: large batches, few messages.
+BACKFILL_BATCH = 300
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass
@@ -29,11 +42,7 @@ class StackConfig:
     """What ``millwatch up`` starts; defaults give a small cluster that fits 2 cores."""
 
     state_dir: Path
-    cluster: str = "c1"
-    factories: int = 3
-    looms: int = 20
-    knitting: int = 6
-    dyeing: int = 4
+    scenario: str = "default"
     mqtt_url: str | None = None
     influx_url: str | None = None
     mqtt_port: int = 18830
@@ -77,13 +86,18 @@ class Stack:
     config: StackConfig
     servers: list[Mosquitto | InfluxDB] = field(default_factory=list)
     services: list[ServiceProcess] = field(default_factory=list)
+    scenario: Scenario = field(init=False)
+    broker: tuple[str, int] = field(init=False)
+    backfill_s: int = 0
 
     def start(self) -> None:
-        """Start servers (unless given by URL), ingest workers, then one gateway per factory."""
+        """Start the servers (unless given by URL) and the ingest workers."""
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        mqtt_host, mqtt_port = self._broker()
+        self.scenario = load_scenario(cfg.scenario)
+        self.broker = self._broker()
         influx_url = self._database()
+        mqtt_host, mqtt_port = self.broker
         for worker in range(cfg.ingest_workers):
             port = free_port()
             env = {
@@ -94,10 +108,54 @@ class Stack:
                 "MILLWATCH_INGEST_METRICS_PORT": str(port),
             }
             self._spawn(f"ingest-{worker}", ["-m", "ingest"], env, port)
-        for index in range(cfg.factories):
-            factory, port = f"f{index + 1:02d}", free_port()
-            path = self._gateway_config(factory, index, (mqtt_host, mqtt_port), port)
-            self._spawn(f"gateway-{factory}", ["-m", "gateway", "-c", str(path)], {}, port)
+
+    def attach(self, mqtt_url: str) -> None:
+        """Use a running broker (with its ingest) for gateways only; start nothing else."""
+        self.config.mqtt_url = mqtt_url
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.scenario = load_scenario(self.config.scenario)
+        self.broker = self._broker()
+
+    def start_gateways(self, backfill_s: int = 0) -> list[ServiceProcess]:
+        """Start one simulated gateway per scenario factory and return them.
+
+        With ``backfill_s`` the gateways replay that many seconds of history up to now as
+        fast as the pipeline takes it, marked historical, and exit when it is delivered;
+        the live gateways started afterwards continue the same outboxes (and sequences).
+        """
+        started = []
+        self.backfill_s = backfill_s
+        for fc in self.scenario.factories:
+            extra = {}
+            if backfill_s:
+                start_ms = (now_ms() - backfill_s * 1000) // 1000 * 1000
+                extra = {"fast_forward": True, "historical": True, "start_ts_ms": start_ms}
+                extra |= {"max_ticks": backfill_s, "samples_per_message": BACKFILL_BATCH}
+            name = f"{'backfill' if backfill_s else 'gateway'}-{fc.id}"
+            started.append(self._spawn_gateway(name, fc.id, extra))
+        return started
+
+    def _spawn_gateway(self, name: str, factory: str, extra: dict[str, object]) -> ServiceProcess:
+        folder = self.config.state_dir / "gateways" / factory
+        folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        settings = {
+            "cluster": self.scenario.cluster,
+            "factory": factory,
+            "gateway_id": "gw1",
+            "mqtt_host": self.broker[0],
+            "mqtt_port": self.broker[1],
+            "outbox_path": str(folder / "outbox.sqlite"),
+            "metrics_port": port,
+            **extra,
+        }
+        lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
+        simulator = {"scenario": self.config.scenario, "factory": factory}
+        lines += ["", "[inputs.simulator]", *(f"{k} = {_toml(v)}" for k, v in simulator.items())]
+        path = folder / f"{name}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        tomllib.loads(path.read_text())  # fail here, not in the child, on a bad file
+        return self._spawn(name, ["-m", "gateway", "-c", str(path)], {}, port)
 
     def _broker(self) -> tuple[str, int]:
         cfg = self.config
@@ -120,24 +178,7 @@ class Stack:
         log.info("event=server_started server=influxdb url=%s", database.url)
         return database.url
 
-    def _gateway_config(
-        self, factory: str, index: int, broker: tuple[str, int], metrics_port: int
-    ) -> Path:
-        cfg = self.config
-        folder = cfg.state_dir / "gateways" / factory
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "gateway.toml"
-        path.write_text(
-            f'cluster = "{cfg.cluster}"\nfactory = "{factory}"\ngateway_id = "gw1"\n'
-            f'mqtt_host = "{broker[0]}"\nmqtt_port = {broker[1]}\nmetrics_port = {metrics_port}\n'
-            f'outbox_path = "{folder / "outbox.sqlite"}"\n\n'
-            f"[inputs.simulator]\nlooms = {cfg.looms}\nknitting = {cfg.knitting}\n"
-            f"dyeing = {cfg.dyeing}\nseed = {index}\n"
-        )
-        tomllib.loads(path.read_text())  # fail here, not in the child, on a bad file
-        return path
-
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], port: int) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], port: int) -> ServiceProcess:
         log_file = (self.config.state_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, *args],
@@ -147,13 +188,16 @@ class Stack:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        self.services.append(ServiceProcess(name, process, port))
+        service = ServiceProcess(name, process, port)
+        self.services.append(service)
         log.info("event=service_started service=%s pid=%d metrics_port=%d", name, process.pid, port)
+        return service
 
     def check_alive(self) -> None:
-        """Raise ``ServerError`` naming the first service that exited."""
+        """Raise ``ServerError`` naming the first service that exited (finished backfills aside)."""
         for service in self.services:
-            if service.process.poll() is not None:
+            finished = service.name.startswith("backfill-") and service.process.poll() == 0
+            if service.process.poll() is not None and not finished:
                 log_path = self.config.state_dir / f"{service.name}.log"
                 tail = log_path.read_text(errors="replace").splitlines()[-15:]
                 raise ServerError(
@@ -161,8 +205,8 @@ class Stack:
                 )
 
     def status(self) -> dict[str, dict[str, float]]:
-        """Live counters of every service, by service name."""
-        return {service.name: service.counters() for service in self.services}
+        """Live counters of every running service, by service name."""
+        return {s.name: s.counters() for s in self.services if s.process.poll() is None}
 
     def stop(self) -> None:
         """Stop gateways first (they drain), then ingest, then the servers."""

@@ -1,5 +1,6 @@
-"""Simulated textile machines for gateways, tests and demos."""
+"""Simulated textile factories for gateways, tests and demos (see README, Simulators)."""
 
-from simulators.fleet import FactorySpec, Fleet
+from simulators.fleet import Fleet
+from simulators.scenario import Scenario, load_scenario
 
-__all__ = ["FactorySpec", "Fleet"]
+__all__ = ["Fleet", "Scenario", "load_scenario"]

@@ -112,7 +112,7 @@ def settings(mosquitto: Mosquitto, tmp_path: Path) -> Callable[..., GatewaySetti
             "mqtt_port": mosquitto.port,
             "outbox_path": tmp_path / "outbox.sqlite",
             "fast_forward": True,
-            "inputs": {"simulator": {"looms": LOOMS}},
+            "inputs": {"simulator": {"machines": {"loom_airjet": LOOMS}}},
         }
         return GatewaySettings(**{**values, **overrides})
 
@@ -125,7 +125,7 @@ def last_seqs(produced: dict[MachineAddress, Produced]) -> dict[str, int]:
 
 def assert_complete(collector: Collector, last: dict[str, int]) -> None:
     """Every seq 0..last of every machine arrived, and no seq carried two payloads."""
-    assert len(last) == LOOMS
+    assert len(last) == LOOMS + 1  # and the hall's climate sensor
     for machine, final in last.items():
         missing = set(range(final + 1)) - collector.seqs(machine)
         assert not missing, f"{machine}: {len(missing)} seqs never arrived, e.g. {min(missing)}"
@@ -188,7 +188,7 @@ def test_a_killed_gateway_replays_unacked_rows_and_never_reuses_seqs(
         f'cluster = "c1"\nfactory = "f01"\ngateway_id = "gw1"\n'
         f'mqtt_host = "{mosquitto.host}"\nmqtt_port = {mosquitto.port}\n'
         f'outbox_path = "{outbox}"\nfast_forward = true\nmax_ticks = 20000\n'
-        f"[inputs.simulator]\nlooms = {LOOMS}\n"
+        f"[inputs.simulator]\nmachines = {{ loom_airjet = {LOOMS} }}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWATCH_")}
     with (tmp_path / "gateway.log").open("wb") as log:

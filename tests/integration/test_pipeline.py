@@ -73,6 +73,7 @@ class Pipeline:
         return ingest
 
     def start_gateways(self, ticks: int, samples_per_message: int, **machines: int) -> None:
+        """One fast-forward gateway per factory, each simulating exactly ``machines``."""
         for index, factory in enumerate(self.factories):
             settings = GatewaySettings(
                 cluster="c1",
@@ -85,7 +86,7 @@ class Pipeline:
                 max_ticks=ticks,
                 samples_per_message=samples_per_message,
                 metrics_interval_s=0.5,
-                inputs={"simulator": {**machines, "seed": index}},
+                inputs={"simulator": {"machines": machines, "seed": index}},
             )
             gateway = Gateway(settings)
             gateway.start()
@@ -172,9 +173,9 @@ def test_two_factories_land_every_seq_exactly_once_across_two_workers(
 ) -> None:
     p = pipeline(2)
     workers = [p.start_ingest(0), p.start_ingest(1)]
-    p.start_gateways(ticks=300, samples_per_message=10, looms=16, knitting=4, dyeing=2)
+    p.start_gateways(ticks=300, samples_per_message=10, loom_airjet=16, knit_circular=4, dye_jet=2)
     assert_exactly_once(p, influx_query)
-    assert len(p.expected()) == 2 * 22
+    assert len(p.expected()) == 2 * (22 + 2)  # with the weaving and knitting halls' sensors
     received = [w.metrics.snapshot()["messages_received_total"] for w in workers]
     assert min(received) > 0, f"the shared subscription did not split the load: {received}"
     assert sum(w.metrics.snapshot()["messages_rejected_total"] for w in workers) == 0
@@ -207,7 +208,7 @@ def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     p = pipeline(2)
     ingest = p.start_ingest(0)
-    p.start_gateways(ticks=400, samples_per_message=1, looms=20)
+    p.start_gateways(ticks=400, samples_per_message=1, loom_airjet=20)
     wait_for(lambda: ingest.metrics.snapshot()["lines_written_total"] > 500, 60, "data flowing")
     mosquitto.restart()
     assert_exactly_once(p, influx_query)
@@ -218,7 +219,7 @@ def test_ingest_restart_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     p = pipeline(2)
     first = p.start_ingest(0)
-    p.start_gateways(ticks=400, samples_per_message=1, looms=20)
+    p.start_gateways(ticks=400, samples_per_message=1, loom_airjet=20)
     wait_for(lambda: first.metrics.snapshot()["lines_written_total"] > 500, 60, "data flowing")
     first.stop()
     p.workers.remove(first)

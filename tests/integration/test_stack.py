@@ -21,8 +21,8 @@ def _series(influx_url: str, db: str, q: str) -> list[dict]:
         return []
 
 
-def _count_rows(influx_url: str, db: str) -> int:
-    series = _series(influx_url, db, "SELECT count(seq) FROM loom")
+def _count_rows(influx_url: str, db: str, measurement: str) -> int:
+    series = _series(influx_url, db, f"SELECT count(seq) FROM {measurement}")
     return int(series[0]["values"][0][1]) if series else 0
 
 
@@ -32,7 +32,31 @@ def _count_gateway_metrics(influx_url: str) -> int:
     return len(_series(influx_url, "millwatch_internal", q))
 
 
+SCENARIO = """
+name = "tiny"
+cluster = "c1"
+seed = 7
+[[factories]]
+id = "f01"
+archetype = "weaving_airjet"
+timezone = "Asia/Dhaka"
+machines = { loom_airjet = 5 }
+[[factories]]
+id = "f02"
+archetype = "knitting"
+timezone = "Asia/Kolkata"
+shifts = "2x12"
+machines = { knit_circular = 3 }
+[[faults]]
+type = "sensor_spike"
+per_machine_week = 3000.0
+"""
+
+
 def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """A backfill of 6 minutes of history with fault labels, then live data, then Ctrl-C."""
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(SCENARIO)
     influx_port, mqtt_port = free_port(), free_port()
     influx_url = f"http://127.0.0.1:{influx_port}"
     command = [
@@ -42,14 +66,10 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         "up",
         "--state-dir",
         str(tmp_path / "state"),
-        "--factories",
-        "2",
-        "--looms",
-        "5",
-        "--knitting",
-        "2",
-        "--dyeing",
-        "1",
+        "--scenario",
+        str(scenario),
+        "--backfill-hours",
+        "0.1",
         "--mqtt-port",
         str(mqtt_port),
         "--influx-port",
@@ -61,12 +81,16 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
     up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
-        rows = {"f_f01": 0, "f_f02": 0}
+        rows = {("f_f01", "loom"): 0, ("f_f02", "knit"): 0}
         while time.monotonic() < deadline and min(rows.values()) < 20:
             assert up.poll() is None, up.stdout.read().decode() if up.stdout else ""
-            rows = {db: _count_rows(influx_url, db) for db in rows}
+            rows = {key: _count_rows(influx_url, *key) for key in rows}
             time.sleep(1)
         assert min(rows.values()) >= 20, f"rows per factory database: {rows}"
+        history = _series(influx_url, "f_f01", "SELECT count(seq) FROM loom WHERE hist = '1'")
+        assert history and history[0]["values"][0][1] >= 5 * 360, "6 min of 5 looms backfilled"
+        labels = _series(influx_url, "f_f01", "SELECT count(phase) FROM fault_label")
+        assert labels and labels[0]["values"][0][1] > 0, "no fault labels landed"
         # Gateways publish their counters every 10 s; ingest writes them to millwatch_internal.
         while time.monotonic() < deadline + 30 and _count_gateway_metrics(influx_url) < 2:
             time.sleep(1)
@@ -76,6 +100,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         up.send_signal(signal.SIGINT)
         output = up.communicate(timeout=90)[0].decode()
     assert up.returncode == 0, output
+    assert "backfill delivered" in output, output
     assert "ingest-0" in output and "gateway-f01" in output and "gateway-f02" in output
     assert "lines=" in output and "published=" in output, output
     assert "rejected=0" in output, output

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway import registry
 from gateway.inputs.base import ConfigError, Reading
 from millwatch.contract import MachineAddress
-from simulators.fleet import FactorySpec, Fleet
+from simulators.fleet import Fleet
+from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 
 class SimulatorConfig(BaseModel):
@@ -17,35 +18,47 @@ class SimulatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    looms: int = 20
-    knitting: int = 0
-    dyeing: int = 0
-    seed: int = 0
+    scenario: str = "default"
+    factory: str | None = None
+    machines: dict[str, int] | None = None
+    seed: int | None = None
+    faults: bool = True
 
 
 class SimulatorInput:
-    """A seeded :class:`simulators.Fleet` of one factory, stepped once per ``gather``."""
+    """One factory of a simulator scenario, stepped once per ``gather``."""
 
     def __init__(self, cluster: str, factory: str, config: dict[str, Any]) -> None:
         self.cluster, self.factory, self.raw = cluster, factory, config
         self.fleet: Fleet | None = None
 
     def init(self) -> None:
-        """Validate the table; unknown keys and negative sizes are errors."""
+        """Load the scenario and build the fleet; bad keys or ids are ``ConfigError``."""
         try:
             config = SimulatorConfig.model_validate(self.raw)
-        except ValidationError as exc:
+            if config.machines is not None:
+                scenario = adhoc_scenario(config.machines, self.cluster, config.seed or 0)
+                factory = "adhoc"
+            else:
+                scenario = load_scenario(config.scenario)
+                factory = config.factory or self.factory
+                scenario.factory(factory)  # unknown ids fail here, with the scenario's ids
+            self.fleet = Fleet(
+                scenario,
+                factory,
+                cluster=self.cluster,
+                address_factory=self.factory,
+                seed=config.seed,
+                faults=config.faults,
+            )
+        except (ValidationError, ScenarioError, KeyError, ValueError) as exc:
             raise ConfigError(f"inputs.simulator: {exc}") from exc
-        if min(config.looms, config.knitting, config.dyeing) < 0:
-            raise ConfigError("inputs.simulator: machine counts must be >= 0")
-        spec = FactorySpec(self.cluster, self.factory, config.looms, config.knitting, config.dyeing)
-        self.fleet = Fleet(spec, seed=config.seed)
 
     def start(self) -> None:
         """Nothing to connect to."""
 
     def gather(self, ts_ms: int) -> list[Reading]:
-        """Step the simulated fleet to ``ts_ms``."""
+        """Step the simulated factory to ``ts_ms``."""
         if self.fleet is None:
             raise RuntimeError("init() must run before gather()")
         return self.fleet.step(ts_ms)
@@ -57,6 +70,19 @@ class SimulatorInput:
     def machines(self) -> list[MachineAddress]:
         """Addresses of every simulated machine (after ``init``)."""
         return self.fleet.machines if self.fleet else []
+
+
+def adhoc_scenario(machines: dict[str, int], cluster: str, seed: int) -> Scenario:
+    """A one-factory scenario with exactly ``machines``, always planned, without faults."""
+    factory = {
+        "id": "adhoc",
+        "archetype": "composite",
+        "timezone": "UTC",
+        "machines": {"knit_circular": 0, "dye_jet": 0, "stenter": 0, **machines},
+    }
+    return Scenario.model_validate(
+        {"name": "adhoc", "cluster": cluster, "seed": seed, "factories": [factory]}
+    )
 
 
 registry.add("simulator", SimulatorInput)

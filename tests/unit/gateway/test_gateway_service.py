@@ -45,7 +45,10 @@ def test_simulated_factory_end_to_end_through_a_fake_broker(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings(
-        start_ts_ms=None, max_ticks=30, samples_per_message=4, inputs={"simulator": {"looms": 5}}
+        start_ts_ms=None,
+        max_ticks=30,
+        samples_per_message=4,
+        inputs={"simulator": {"machines": {"loom_airjet": 5}}},
     )
     with (
         caplog.at_level(logging.INFO),
@@ -56,7 +59,7 @@ def test_simulated_factory_end_to_end_through_a_fake_broker(
     client = fake_clients[0]
     assert "event=gateway_started gateway=gw1" in caplog.text
     assert "broker=127.0.0.1:1883" in caplog.text
-    assert len(produced) == 5
+    assert len(produced) == 5 + 1  # and the hall's climate sensor
     got = seqs_by_machine(client)
     for address, p in produced.items():
         assert got[address.machine] == list(range(p.last_seq + 1))  # no gap, no duplicate
@@ -82,7 +85,7 @@ def test_unacked_rows_survive_a_stop_and_replay_first(
     client_factory: Callable[[str], Any],
     fake_clients: list[Any],
 ) -> None:
-    settings = make_settings(max_ticks=3, inputs={"simulator": {"looms": 2}})
+    settings = make_settings(max_ticks=3, inputs={"simulator": {"machines": {"loom_airjet": 2}}})
     gw = Gateway(settings, client_factory=client_factory)  # never connects, never acks
     gw.start()
     assert gw.agent.done.wait(10)
@@ -104,7 +107,9 @@ def test_unknown_plugin_and_no_inputs_are_config_errors(
     with pytest.raises(ConfigError, match="no inputs"):
         Gateway(make_settings()).start()
     with pytest.raises(ConfigError, match=r"inputs\.simulator"):
-        Gateway(make_settings(inputs={"simulator": {"looms": 1, "lomos": 2}})).start()
+        Gateway(
+            make_settings(inputs={"simulator": {"machines": {"loom_airjet": 1}, "lomos": 2}})
+        ).start()
 
 
 def test_parts_are_unavailable_before_start(make_settings: Callable[..., GatewaySettings]) -> None:
@@ -139,7 +144,9 @@ def test_self_metrics_are_published_on_the_metrics_topic(
     fake_clients: list[Any],
 ) -> None:
     settings = make_settings(
-        max_ticks=300, metrics_interval_s=0.001, inputs={"simulator": {"looms": 2}}
+        max_ticks=300,
+        metrics_interval_s=0.001,
+        inputs={"simulator": {"machines": {"loom_airjet": 2}}},
     )
     with Gateway(settings, client_factory=auto_acking(client_factory)) as gw:
         assert gw.wait_idle(timeout=20)

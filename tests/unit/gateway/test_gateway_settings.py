@@ -16,7 +16,7 @@ REQUIRED = {"cluster": "c1", "factory": "f01", "gateway_id": "gw1", "outbox_path
 def test_sample_toml_loads_through_the_settings() -> None:
     s = GatewaySettings.from_toml(SAMPLE)
     assert (s.cluster, s.factory, s.gateway_id) == ("c1", "f01", "gw1")
-    assert s.inputs == {"simulator": {"looms": 20}}
+    assert s.inputs == {"simulator": {"machines": {"loom_airjet": 20}}}
     assert s.client_id == "gw-c1-f01-gw1"
 
 
@@ -48,10 +48,12 @@ def test_environment_beats_the_file_and_keywords_beat_both(
     )
     monkeypatch.setenv("MILLWATCH_GATEWAY_MQTT_PORT", "2222")
     monkeypatch.setenv("MILLWATCH_GATEWAY_MAX_UNACKED", "20")
-    monkeypatch.setenv("MILLWATCH_GATEWAY_INPUTS", '{"simulator": {"looms": 3}}')
+    monkeypatch.setenv(
+        "MILLWATCH_GATEWAY_INPUTS", '{"simulator": {"machines": {"loom_airjet": 3}}}'
+    )
     s = GatewaySettings.from_toml(path, max_unacked=30)
     assert (s.mqtt_port, s.max_unacked, s.samples_per_message) == (2222, 30, 5)
-    assert s.inputs == {"simulator": {"looms": 3}}
+    assert s.inputs == {"simulator": {"machines": {"loom_airjet": 3}}}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Packaged scenario files (``default.toml``, ``large.toml``), read via importlib.resources."""
