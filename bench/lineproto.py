@@ -15,10 +15,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gateway.inputs.simulator.plugin import adhoc_scenario
 from ingest.lineproto import telemetry_lines
 from millwatch import contract
 from millwatch.contract import FieldKind, MachineAddress, TelemetryBatch
-from simulators.fleet import FactorySpec, Fleet
+from simulators.fleet import Fleet
 
 SD = np.dtypes.StringDType()
 
@@ -46,7 +47,7 @@ def numpy_baseline(address: MachineAddress, batch: TelemetryBatch) -> str:
 
 def loom_batches(machines: int, samples: int) -> list[tuple[MachineAddress, TelemetryBatch]]:
     """Simulated looms, one batch of ``samples`` per machine."""
-    fleet = Fleet(FactorySpec("c1", "f01", looms=machines), seed=1)
+    fleet = Fleet(adhoc_scenario({"loom_airjet": machines}, "c1", 1), "adhoc")
     start = contract.now_ms() - samples * 1000
     readings = [fleet.step(start + k * 1000)[0] for k in range(samples)]
     ts = np.array([r.ts_ms for r in readings])

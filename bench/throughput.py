@@ -21,20 +21,27 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from gateway.inputs.simulator.plugin import adhoc_scenario
 from ingest.lineproto import telemetry_lines
 from millwatch import contract
 from millwatch.servers import InfluxDB, Mosquitto, free_port
 from millwatch.stack import ServiceProcess
-from simulators.fleet import FactorySpec, Fleet
+from simulators.fleet import Fleet
 
 START_MS = contract.now_ms() - 3 * 24 * 3600 * 1000
+
+
+def _loom_fleet(looms: int, seed: int, factory: str) -> Fleet:
+    """The same looms the gateways simulate (``machines`` table, seed = factory index)."""
+    scenario = adhoc_scenario({"loom_airjet": looms}, "c1", seed)
+    return Fleet(scenario, "adhoc", address_factory=factory)
 
 
 def _loom_bodies(factories: int, looms: int, ticks: int, lines_per_body: int) -> list[bytes]:
     """Line protocol of the same simulated looms the end-to-end run publishes."""
     bodies, pending = [], []
     for index in range(factories):
-        fleet = Fleet(FactorySpec("c1", f"f{index + 1:02d}", looms=looms), seed=index)
+        fleet = _loom_fleet(looms, index, f"f{index + 1:02d}")
         readings = [fleet.step(START_MS + k * 1000)[0] for k in range(ticks)]
         ts = np.array([r.ts_ms for r in readings])
         stacked = {
@@ -83,7 +90,7 @@ def _gateway_config(
         f"metrics_port = {metrics_port}\nfast_forward = true\nstart_ts_ms = {START_MS}\n"
         f"max_ticks = {args.ticks}\nsamples_per_message = {args.samples_per_message}\n"
         f"max_unacked = 2000\n\n"
-        f"[inputs.simulator]\nlooms = {args.looms}\nseed = {index}\n"
+        f"[inputs.simulator]\nmachines = {{ loom_airjet = {args.looms} }}\nseed = {index}\n"
     )
     return path
 
@@ -155,7 +162,7 @@ def reconcile(influx: InfluxDB, args: argparse.Namespace) -> tuple[int, int, int
             q = "SELECT count(seq), count(distinct(seq)) FROM loom GROUP BY machine"
             series = client.get("/query", params={"db": db, "q": q}).json()["results"][0]
             rows = {s["tags"]["machine"]: s["values"][0][1:] for s in series.get("series", [])}
-            for j in range(args.looms):
+            for j in range(1, args.looms + 1):
                 count, distinct = rows.get(f"l{j:04d}", (0, 0))
                 landed += count
                 lost += max(args.ticks - count, 0)

@@ -151,6 +151,8 @@ class Stack:
         }
         lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
         simulator = {"scenario": self.config.scenario, "factory": factory}
+        if extra.get("historical"):
+            simulator["labels_file"] = str(folder / "labels-backfill.jsonl")
         lines += ["", "[inputs.simulator]", *(f"{k} = {_toml(v)}" for k, v in simulator.items())]
         path = folder / f"{name}.toml"
         path.write_text("\n".join(lines) + "\n")

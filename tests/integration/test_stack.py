@@ -101,6 +101,8 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         output = up.communicate(timeout=90)[0].decode()
     assert up.returncode == 0, output
     assert "backfill delivered" in output, output
+    exported = (tmp_path / "state" / "gateways" / "f01" / "labels-backfill.jsonl").read_text()
+    assert '"fault_type":"sensor_spike"' in exported, "the backfill's labels were not exported"
     assert "ingest-0" in output and "gateway-f01" in output and "gateway-f02" in output
     assert "lines=" in output and "published=" in output, output
     assert "rejected=0" in output, output

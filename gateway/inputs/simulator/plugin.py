@@ -23,6 +23,7 @@ class SimulatorConfig(BaseModel):
     machines: dict[str, int] | None = None
     seed: int | None = None
     faults: bool = True
+    labels_file: str | None = None
 
 
 class SimulatorInput:
@@ -31,6 +32,7 @@ class SimulatorInput:
     def __init__(self, cluster: str, factory: str, config: dict[str, Any]) -> None:
         self.cluster, self.factory, self.raw = cluster, factory, config
         self.fleet: Fleet | None = None
+        self.labels_file: str | None = None
 
     def init(self) -> None:
         """Load the scenario and build the fleet; bad keys or ids are ``ConfigError``."""
@@ -43,6 +45,7 @@ class SimulatorInput:
                 scenario = load_scenario(config.scenario)
                 factory = config.factory or self.factory
                 scenario.factory(factory)  # unknown ids fail here, with the scenario's ids
+            self.labels_file = config.labels_file
             self.fleet = Fleet(
                 scenario,
                 factory,
@@ -64,7 +67,9 @@ class SimulatorInput:
         return self.fleet.step(ts_ms)
 
     def stop(self) -> None:
-        """Nothing to release."""
+        """Export the fault labels (ground truth for evaluations) when a file is configured."""
+        if self.labels_file and self.fleet is not None and self.fleet.injector is not None:
+            self.fleet.injector.export(self.labels_file)
 
     @property
     def machines(self) -> list[MachineAddress]:

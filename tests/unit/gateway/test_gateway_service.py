@@ -123,7 +123,11 @@ def test_parts_are_unavailable_before_start(make_settings: Callable[..., Gateway
 def test_run_until_returns_when_the_stop_event_is_set(
     make_settings: Callable[..., GatewaySettings], client_factory: Callable[[str], Any]
 ) -> None:
-    settings = make_settings(fast_forward=False, sample_interval_s=0.05, inputs={"simulator": {}})
+    settings = make_settings(
+        fast_forward=False,
+        sample_interval_s=0.05,
+        inputs={"simulator": {"machines": {"loom_airjet": 2}}},
+    )
     gw = Gateway(settings, client_factory=auto_acking(client_factory))
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
