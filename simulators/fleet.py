@@ -106,7 +106,11 @@ class Fleet:
         faults: bool = True,
     ) -> None:
         index = [f.id for f in scenario.factories].index(factory)
-        self.rng = np.random.default_rng([scenario.seed if seed is None else seed, index])
+        entropy = scenario.seed if seed is None else seed
+        self.rng = np.random.default_rng([entropy, index])
+        # Faults draw from their own stream, so a fault plan never shifts the machines' data.
+        self.fault_rng = np.random.default_rng([entropy, index, 99])
+        self.factory = factory
         self.calendar = scenario.calendar(factory)
         self.step_s = scenario.step_s
         self.end_ms = end_ms
@@ -130,11 +134,14 @@ class Fleet:
         if self.last_ts_ms is None:
             dt = self.step_s
             targets = [(g.machine_type, g.machines) for g in self.groups]
-            self.injector = FaultInjector(self.plan, targets, self.rng, ts_ms, self.end_ms)
+            self.injector = FaultInjector(
+                self.plan, targets, self.fault_rng, ts_ms, self.end_ms, id_prefix=self.factory
+            )
         else:
             dt = max((ts_ms - self.last_ts_ms) / 1000, 0.0)
         self.last_ts_ms = ts_ms
-        assert self.injector is not None
+        if self.injector is None:  # pragma: no cover - set on the first tick above
+            raise RuntimeError("fleet stepped before its fault injector was built")
         state = self.calendar.state_at(ts_ms)
         effects = self.injector.effects(ts_ms, dt)
         readings = [

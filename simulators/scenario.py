@@ -62,6 +62,7 @@ from simulators.calendar import (
     parse_weekday,
     parse_zone,
 )
+from simulators.signatures import KINDS
 
 __all__ = [
     "ARCHETYPES",
@@ -85,7 +86,6 @@ ProductionType = Literal["loom_airjet", "loom_rapier", "knit_circular", "dye_jet
 Archetype = Literal["weaving_airjet", "weaving_rapier", "knitting", "dyehouse", "composite"]
 LOOMS: Final = frozenset({"loom_airjet", "loom_rapier"})
 _PROCESS: Final = ("loom_airjet", "loom_rapier", "knit_circular", "dye_jet", "stenter")
-_ALL_TYPES: Final = (*_PROCESS, "hall_env")
 
 #: Default machine counts per archetype, inside the spec §5 ranges.
 ARCHETYPES: Final[dict[str, dict[str, int]]] = {
@@ -116,32 +116,12 @@ HALL_RULES: Final[dict[str, HallRule]] = {
 }
 MAX_PER_TYPE: Final = 9999  # four-digit machine numbers
 
-_INSTRUMENT: Final = ("sensor_stuck", "sensor_drift", "sensor_spike", "sensor_dropout")
-#: Every spec §3 fault type and the machine types it can hit.
+#: Every spec §3 fault type and the machine types it can hit (the fault catalogue's).
 FAULT_TYPES: Final[dict[str, tuple[str, ...]]] = {
-    "bearing_wear": _PROCESS,
-    "warp_tension_drift": ("loom_airjet", "loom_rapier"),
-    "air_leak_nozzle_wear": ("loom_airjet",),
-    "compressor_low_pressure": ("loom_airjet",),
-    "weft_package_defect": ("loom_airjet",),
-    "hall_humidity_low": ("loom_airjet", "loom_rapier"),
-    "needle_wear_burst": ("knit_circular",),
-    "lubrication_shortfall": ("knit_circular",),
-    "yarn_tension_drift": ("knit_circular",),
-    "lint_buildup": ("knit_circular",),
-    "heating_fault": ("dye_jet",),
-    "pump_cavitation": ("dye_jet",),
-    "rope_tangle": ("dye_jet",),
-    "dosing_fault": ("dye_jet",),
-    "burner_fault": ("stenter",),
-    "exhaust_fan_fault": ("stenter",),
-    "exhaust_overdraw": ("stenter",),
-    "chain_clip_wear": ("stenter",),
-    **{name: _ALL_TYPES for name in _INSTRUMENT},
-    "counter_reset": _PROCESS,  # a hall climate sensor has no counters
+    name: kind.machine_types for name, kind in KINDS.items()
 }
 #: Faults that strike every machine of a hall at once (scope "hall").
-CORRELATED_FAULTS: Final = frozenset({"compressor_low_pressure", "hall_humidity_low"})
+CORRELATED_FAULTS: Final = frozenset(name for name, kind in KINDS.items() if kind.scope == "hall")
 
 
 class ScenarioError(ValueError):
