@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,13 +26,14 @@ import numpy as np
 
 from gateway.inputs.base import Reading
 from millwatch.contract import MachineAddress
+from simulators.articles import knit_articles, loom_articles
 from simulators.dyeing import DyeGroup
 from simulators.faults import FaultInjector, FaultSpec
 from simulators.hall import HallEnvGroup
 from simulators.knitting import KnitGroup
 from simulators.loom import LoomGroup
 from simulators.model import MachineGroup
-from simulators.scenario import FaultConfig, HallGroup, Scenario
+from simulators.scenario import ArticleConfig, FaultConfig, HallGroup, Scenario
 from simulators.stenter import StenterGroup
 
 __all__ = ["Fleet", "build_group", "fault_plan"]
@@ -42,13 +44,15 @@ def build_group(
     machines: list[MachineAddress],
     rng: np.random.Generator,
     utc_offset_h: float = 0.0,
+    articles: Sequence[ArticleConfig] = (),
 ) -> MachineGroup:
-    """The machine-group model for one hall's machines of one type."""
+    """The machine-group model for one hall's machines of one type (and its articles)."""
     machine_type = hall_group.machine_type
     if machine_type in ("loom_airjet", "loom_rapier"):
-        return LoomGroup(machine_type, machines, rng)
+        styles = loom_articles(machine_type, articles) if articles else None
+        return LoomGroup(machine_type, machines, rng, styles)
     if machine_type == "knit_circular":
-        return KnitGroup(machines, rng)
+        return KnitGroup(machines, rng, knit_articles(articles) if articles else None)
     if machine_type == "dye_jet":
         return DyeGroup(machines, rng)
     if machine_type == "stenter":
@@ -118,7 +122,9 @@ class Fleet:
         offset_h = _utc_offset_h(self.calendar.timezone)
         ids = (cluster or scenario.cluster, address_factory or factory)
         self.groups = [
-            build_group(hg, hg.addresses(*ids), self.rng, offset_h)
+            build_group(
+                hg, hg.addresses(*ids), self.rng, offset_h, _articles(scenario, factory, hg)
+            )
             for hg in scenario.layout(factory)
         ]
         self.injector: FaultInjector | None = None
@@ -154,6 +160,12 @@ class Fleet:
     def labels(self) -> list[dict[str, Any]]:
         """Every fault label scheduled so far, for evaluations."""
         return self.injector.labels_table() if self.injector else []
+
+
+def _articles(scenario: Scenario, factory: str, hall_group: HallGroup) -> list[ArticleConfig]:
+    if hall_group.machine_type == "hall_env":
+        return []
+    return scenario.articles(factory, hall_group.machine_type)
 
 
 def _utc_offset_h(timezone: str) -> float:
