@@ -1,6 +1,6 @@
 """Line-protocol formatting: millwatch's column-text method against numpy StringDType.
 
-Both format the same decoded loom batches (14 fields, 100 samples each); the baseline
+Both format the same decoded loom batches (every air-jet signal, 100 samples each); the baseline
 is the straightforward vectorised numpy version (``astype(StringDType)`` and
 ``np.strings.add`` per field), measured in the same run. Usage::
 
@@ -86,7 +86,8 @@ def main() -> None:
     assert [line.split(" ")[0] for line in ours] == [line.split(" ")[0] for line in baseline]
     fast = lines_per_second(telemetry_lines, batches, args.repeats)
     slow = lines_per_second(numpy_baseline, batches, args.repeats)
-    print(f"lines of 14 fields: {args.machines} machines x {args.samples} samples")
+    width = len(batches[0][1].fields) + 1  # the signals and seq
+    print(f"lines of {width} fields: {args.machines} machines x {args.samples} samples")
     print(f"numpy StringDType baseline: {slow:>12,.0f} lines/s")
     print(f"millwatch column text:      {fast:>12,.0f} lines/s")
     print(f"ratio:                      {fast / slow:>12.2f}x")

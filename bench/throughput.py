@@ -182,9 +182,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     lines = args.factories * args.looms * args.ticks
+    width = len(_loom_fleet(1, 0, "f01").step(START_MS)[0].fields) + 1  # the signals and seq
     print(
         f"bench: {args.factories} factories x {args.looms} looms x {args.ticks} s = "
-        f"{lines:,} lines of 14 fields, {args.samples_per_message} samples per message"
+        f"{lines:,} loom lines of {width} fields, {args.samples_per_message} samples per message"
     )
     with tempfile.TemporaryDirectory(prefix="millwatch-bench-") as tmp:
         folder = Path(tmp)
@@ -195,7 +196,7 @@ def main() -> None:
             rate, counters = run_end_to_end(args, broker, influx, folder)
             print(
                 f"pipeline  gateway→mosquitto→ingest→influx: {rate:>10,.0f} lines/s "
-                f"({rate * 14:,.0f} values/s)"
+                f"({rate * width:,.0f} values/s)"
             )
             print(f"ratio     pipeline / ceiling:               {rate / ceiling:>10.2f}")
             landed, lost, duplicates, missing_seqs = reconcile(influx, args)

@@ -40,7 +40,7 @@ from millwatch.contract import (
     MachineChannel,
     RecordBatch,
     TelemetryBatch,
-    check_integral,
+    check_numeric,
     check_record,
     encode_records,
     encode_telemetry,
@@ -470,11 +470,7 @@ def _numeric(name: str, values: Any, kind: FieldKind) -> np.ndarray:
         column = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ContractError("wrong_type", f"field {name!r} must be numeric") from exc
-    if np.isinf(column).any():
-        raise ContractError("non_finite", f"field {name!r} holds inf")
-    if kind is FieldKind.INT:
-        check_integral(name, column)
-    return column
+    return check_numeric(name, column, kind)
 
 
 def _merge(earlier: Produced | None, later: Produced) -> Produced:

@@ -481,6 +481,11 @@ def _numeric_column(name: str, raw: list[Any], kind: FieldKind) -> np.ndarray:
         values = np.array(raw, dtype=np.float64)  # None becomes NaN
     except OverflowError as exc:  # an integer beyond float64
         raise ContractError("wrong_type", f"field {name!r} is out of range") from exc
+    return check_numeric(name, values, kind)
+
+
+def check_numeric(name: str, values: np.ndarray, kind: FieldKind) -> np.ndarray:
+    """Return a float64 column after rejecting inf and, for int fields, bad integers."""
     if np.isinf(values).any():
         raise ContractError("non_finite", f"field {name!r} holds inf")
     if kind is FieldKind.INT:
