@@ -260,8 +260,16 @@ class Agent:
             return
         need = self._last_flush_rows  # the next flush is about as big as the last
         limit = self.outbox.max_messages
-        while need <= limit < self.outbox.depth() + need and not stop.is_set():
+        while (
+            need <= limit < self.outbox.depth() + need or self._broker_backlogged()
+        ) and not stop.is_set():
             stop.wait(_ROOM_POLL_S)
+
+    def _broker_backlogged(self) -> bool:
+        """Whether the broker stores more messages than a backfill may pile up."""
+        limit = self.settings.broker_backlog_limit
+        backlog = self.publisher.broker_backlog if self.publisher is not None else None
+        return limit is not None and backlog is not None and backlog > limit
 
     # --- inputs ------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ RECONNECT_MAX_DELAY_S = 10
 KEEPALIVE_S = 30
 #: Delay before re-handing a row the broker refused, so a broker at quota is not hammered.
 RETRY_DELAY_S = 1.0
+#: Mosquitto's count of messages it stores (queued for sessions, retained, in flight).
+BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"
 #: MQTT 5 PUBACK reason 0x10: the broker accepted the message but no subscription matched.
 NO_MATCHING_SUBSCRIBERS = 0x10
 #: PUBACK reasons worth a retry: nobody subscribed yet, broker busy or at quota. Any other
@@ -121,6 +123,7 @@ class Publisher:
         self._barrier: set[int] = set()  # mids paho re-sends after a reconnect
         self._retry: deque[tuple[float, OutboxRow]] = deque()
         self._refusal_logged: dict[int, float] = {}  # reason code -> last log time
+        self.broker_backlog: int | None = None  # messages the broker stores, when watched
         self._cursor = 0  # id of the last row handed to paho
         self._connected = threading.Event()
         self._reconnected = threading.Event()
@@ -212,6 +215,8 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        if self.settings.broker_backlog_limit is not None:
+            client.on_message = self._on_broker_store
         client.will_set(self.status_topic, encode_status(False), qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
         # The pump bounds what is in flight. A paho limit of 0 (none) also skips paho's
@@ -336,6 +341,8 @@ class Publisher:
             log.warning("event=mqtt_connect_refused reason=%r", str(reason))
             return
         self._publish_direct(self.status_topic, encode_status(True), 1, retain=True)
+        if self.settings.broker_backlog_limit is not None:
+            client.subscribe(BROKER_STORE_TOPIC, qos=0)
         self._reconnected.set()
         self._connected.set()
         self.metrics.connected.set(1)
@@ -356,6 +363,12 @@ class Publisher:
             log.warning(
                 "event=mqtt_disconnected reason=%r in_flight=%d", str(reason), self.in_flight
             )
+
+    def _on_broker_store(self, client: Any, userdata: Any, message: Any) -> None:
+        try:
+            self.broker_backlog = int(message.payload)
+        except ValueError:
+            log.warning("event=broker_store_unreadable payload=%r", message.payload[:40])
 
     def _on_publish(
         self, client: Any, userdata: Any, mid: int, reason: ReasonCode, properties: Any

@@ -58,6 +58,7 @@ class GatewaySettings(BaseSettings):
     samples_per_message: int = Field(1, ge=1, le=MAX_SAMPLES)
     fast_forward: bool = False
     historical: bool = False
+    broker_backlog_limit: int | None = Field(None, ge=1)
     start_ts_ms: int | None = Field(None, ge=0)
     max_ticks: int | None = Field(None, ge=1)
     metrics_port: int = Field(0, ge=0, le=65_535)

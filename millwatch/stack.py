@@ -27,6 +27,9 @@ log = logging.getLogger("millwatch.stack")
 
 #: Samples per machine per message while backfilling: large batches, few messages.
 BACKFILL_BATCH = 300
+#: Messages the broker may store before backfilling gateways pause: ingest drains the broker
+#: while the backlog stays small enough to persist every second.
+BACKFILL_BROKER_BACKLOG = 500
 
 
 def _toml(value: object) -> str:
@@ -131,6 +134,7 @@ class Stack:
                 start_ms = (now_ms() - backfill_s * 1000) // 1000 * 1000
                 extra = {"fast_forward": True, "historical": True, "start_ts_ms": start_ms}
                 extra |= {"max_ticks": backfill_s, "samples_per_message": BACKFILL_BATCH}
+                extra["broker_backlog_limit"] = BACKFILL_BROKER_BACKLOG
             name = f"{'backfill' if backfill_s else 'gateway'}-{fc.id}"
             started.append(self._spawn_gateway(name, fc.id, extra))
         return started

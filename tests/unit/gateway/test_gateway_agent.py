@@ -307,3 +307,29 @@ def test_a_bad_value_drops_only_its_own_reading(make_agent: Callable[..., Agent]
     energy = [b for m, b in batches if "energy_kwh_total" in b.fields]
     assert energy[0].ts_ms.tolist() == [T0, T0 + 1000, T0 + 2000]  # the other source kept
     assert agent.metrics.snapshot()["input_errors_total"] == 1
+
+
+class StubPublisher:
+    """Only what the agent reads of the publisher: the broker's stored-message count."""
+
+    def __init__(self, backlog: int | None) -> None:
+        self.broker_backlog = backlog
+
+    def wake(self) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("limit", "backlog", "paused"),
+    [(None, 10_000, False), (500, None, False), (500, 400, False), (500, 800, True)],
+)
+def test_a_backfill_pauses_while_the_broker_stores_too_much(
+    make_settings: Callable[..., GatewaySettings],
+    limit: int | None,
+    backlog: int | None,
+    paused: bool,
+) -> None:
+    s = make_settings(broker_backlog_limit=limit)
+    box = Outbox(s.outbox_path, s.outbox_max_messages, s.outbox_full_policy)
+    agent = Agent(s, [], box, GatewayMetrics(), StubPublisher(backlog))  # type: ignore[arg-type]
+    assert agent._broker_backlogged() is paused
+    box.close()
