@@ -32,12 +32,12 @@ from simulators.programmes import (
     bath_level,
     compile_recipes,
 )
+from simulators.states import EpisodeEvents
 
 __all__ = ["DyeGroup", "vapour_pressure_bar_g"]
 
 RUN, STOP, DOWN = STATES["RUN"], STATES["STOP_PROCESS"], STATES["BREAKDOWN"]
 SETUP, WAIT = STATES["SETUP"], STATES["WAIT"]
-STATE_NAMES = {code: name for name, code in STATES.items()}
 STEPPING, WAITING, LOADING, OFF = 0, 1, 2, 3  # what a machine does between interruptions
 HEAT, HOLD, ADD, UNLOAD, CLEAN = (
     STEP_CODES.index(c) for c in ("HEAT", "HOLD", "ADD", "UNLOAD", "CLEAN")
@@ -68,7 +68,7 @@ def vapour_pressure_bar_g(temp_c: np.ndarray) -> np.ndarray:
     return np.clip(p_abs - 1.01325, 0.0, None)
 
 
-class DyeGroup:
+class DyeGroup(EpisodeEvents):
     """Jet dyeing machines (``dye_jet``) of one dyehouse, advanced together.
 
     Per machine, drawn once: capacity (10 to 1,500 kg), liquor ratio (around 1:7.5,
@@ -400,20 +400,7 @@ class DyeGroup:
         reason = np.where(
             held, REASONS.index("MECH"), np.where(stopped, 1 + self.stop_reason, by_phase)
         )
-        first = self.state[0] < 0
-        for i in np.flatnonzero((state != self.state) | (reason != self._reason)).tolist():
-            extra: dict[str, Any] = {
-                "duration_s": 0.0 if first else (self._ts - int(self.since_ms[i])) / 1000
-            }
-            if reason[i]:
-                extra["reason"] = REASONS[reason[i]]
-            self._emit(i, "state", STATE_NAMES[int(state[i])], **extra)
-            self.since_ms[i] = self._ts
-        self._episode[held & ~self._held] = REASONS.index("MECH")
-        for i in np.flatnonzero(self._episode).tolist():
-            self._emit(i, "stop", STATE_NAMES[int(state[i])], reason=REASONS[self._episode[i]])
-        self._episode[:] = 0
-        self.state, self._reason, self._held = state, reason, held.copy()
+        self._emit_changes(state, reason, held, REASONS, REASONS.index("MECH"))
 
     def _read(
         self, dt: float, pump_on: np.ndarray, level: np.ndarray, p: np.ndarray, fx: GroupEffects

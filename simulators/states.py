@@ -319,3 +319,45 @@ def ramp_mean(age_s: np.ndarray, dt: float, ramp_s: float) -> np.ndarray:
         end - np.maximum(mid, start)
     )
     return np.where(start >= ramp_s, 1.0, ramp / max(dt, 1e-9))
+
+
+class EpisodeEvents:
+    """Shared by groups that track state, reason and stop episodes themselves (dyeing, stenter).
+
+    The group keeps ``state``, ``_reason``, ``since_ms``, ``_ts``, ``_episode`` (stop reason
+    index per machine, 0 = none), ``_held`` and an ``_emit(i, kind, code, **extra)``.
+    """
+
+    state: np.ndarray
+    _reason: np.ndarray
+    since_ms: np.ndarray
+    _ts: int
+    _episode: np.ndarray
+    _held: np.ndarray
+
+    def _emit(self, i: int, kind: str, code: str, **extra: Any) -> None:
+        raise NotImplementedError
+
+    def _emit_changes(
+        self,
+        state: np.ndarray,
+        reason: np.ndarray,
+        held: np.ndarray,
+        reasons: Sequence[str],
+        held_reason: int,
+    ) -> None:
+        """State events on every change of state or reason; one stop event per episode."""
+        first = self.state[0] < 0
+        for i in np.flatnonzero((state != self.state) | (reason != self._reason)).tolist():
+            extra: dict[str, Any] = {
+                "duration_s": 0.0 if first else (self._ts - int(self.since_ms[i])) / 1000
+            }
+            if reason[i]:
+                extra["reason"] = reasons[reason[i]]
+            self._emit(i, "state", STATE_NAMES[int(state[i])], **extra)
+            self.since_ms[i] = self._ts
+        self._episode[held & ~self._held] = held_reason
+        for i in np.flatnonzero(self._episode).tolist():
+            self._emit(i, "stop", STATE_NAMES[int(state[i])], reason=reasons[self._episode[i]])
+        self._episode[:] = 0
+        self.state, self._reason, self._held = state, reason, held.copy()

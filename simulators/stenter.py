@@ -21,11 +21,11 @@ import numpy as np
 from gateway.inputs.base import Reading
 from millwatch.contract import STATES, MachineAddress
 from simulators.model import GroupEffects
+from simulators.states import EpisodeEvents
 
 __all__ = ["ARTICLES", "Article", "StenterGroup", "dwell_time_s"]
 
 Span = tuple[float, float]
-STATE_NAMES = {code: name for name, code in STATES.items()}
 # Phases: what the line is doing; each maps to a state code and an event reason.
 RUNNING, STOPPED, BROKEN, WAITING, CHANGEOVER, HEAT_UP, THREADING, OFF = range(8)
 PHASE_STATE = np.array([1, 2, 3, 5, 4, 4, 4, 0])
@@ -93,7 +93,7 @@ def _profile(zones: int, heat_set: bool) -> np.ndarray:
     return offsets
 
 
-class StenterGroup:
+class StenterGroup(EpisodeEvents):
     """The stenters of one finishing hall, advanced together.
 
     Per machine, drawn once: zone time constants and offsets, padder pressure, exhaust
@@ -371,20 +371,7 @@ class StenterGroup:
         )
         reason = np.where(self.reason >= 0, 1 + self.reason, by_phase)
         reason = np.where(held, len(REASONS) - 1, np.where(self.phase == OFF, 0, reason))
-        first = self.state[0] < 0
-        for i in np.flatnonzero((state != self.state) | (reason != self._reason)).tolist():
-            extra: dict[str, Any] = {
-                "duration_s": 0.0 if first else (self._ts - int(self.since_ms[i])) / 1000
-            }
-            if reason[i]:
-                extra["reason"] = REASONS[reason[i]]
-            self._emit(i, "state", STATE_NAMES[int(state[i])], **extra)
-            self.since_ms[i] = self._ts
-        self._episode[held & ~self._held] = len(REASONS) - 1
-        for i in np.flatnonzero(self._episode).tolist():
-            self._emit(i, "stop", STATE_NAMES[int(state[i])], reason=REASONS[self._episode[i]])
-        self._episode[:] = 0
-        self.state, self._reason, self._held = state, reason, held.copy()
+        self._emit_changes(state, reason, held, REASONS, len(REASONS) - 1)
 
 
 def _weights() -> np.ndarray:
