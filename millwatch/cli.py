@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from millwatch.servers import ServerError
@@ -64,6 +65,22 @@ def _print_status(stack: Stack) -> None:
         print(f"  {name:<14} {' '.join(cells) or '(no counters yet)'}", flush=True)
 
 
+def _supervise(command: str, stack: Stack, body: Callable[[threading.Event], None]) -> int:
+    """Run ``body`` until it returns, Ctrl-C or SIGTERM; always stop the stack after."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        body(stop)
+    except KeyboardInterrupt:
+        print(f"\nmillwatch {command}: stopping", flush=True)
+    except ServerError as exc:
+        print(f"millwatch {command}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
 def run_up(args: argparse.Namespace) -> int:
     """Start the stack, print live counters until Ctrl-C (or ``--duration``), stop it."""
     config = StackConfig(
@@ -76,9 +93,8 @@ def run_up(args: argparse.Namespace) -> int:
         ingest_workers=args.ingest_workers,
     )
     stack = Stack(config)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+
+    def body(stop: threading.Event) -> None:
         stack.start()
         print(f"millwatch up: state in {config.state_dir}; Ctrl-C stops everything", flush=True)
         for server in stack.servers:
@@ -95,14 +111,8 @@ def run_up(args: argparse.Namespace) -> int:
             _print_status(stack)
             if args.duration is not None and waited >= args.duration:
                 break
-    except KeyboardInterrupt:
-        print("\nmillwatch up: stopping", flush=True)
-    except ServerError as exc:
-        print(f"millwatch up: {exc}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        stack.stop()
-    return 0
+
+    return _supervise("up", stack, body)
 
 
 def _follow_backfill(
@@ -132,22 +142,14 @@ def _follow_backfill(
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Backfill ``--days`` of a scenario through its gateways into a running stack's broker."""
-    config = StackConfig(state_dir=args.state_dir.resolve(), scenario=args.scenario)
-    stack = Stack(config)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    stack = Stack(StackConfig(state_dir=args.state_dir.resolve(), scenario=args.scenario))
+
+    def body(stop: threading.Event) -> None:
         stack.attach(args.mqtt_url)
         backfill = stack.start_gateways(round(args.days * 86400))
         _follow_backfill(stack, backfill, args.status_every, stop)
-    except KeyboardInterrupt:
-        print("\nmillwatch simulate: stopping", flush=True)
-    except ServerError as exc:
-        print(f"millwatch simulate: {exc}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        stack.stop()
-    return 0
+
+    return _supervise("simulate", stack, body)
 
 
 def main(argv: list[str] | None = None) -> int:
