@@ -50,7 +50,7 @@ __all__ = [
     "dead_letter_line",
     "escape_string",
     "gateway_metrics_lines",
-    "internal_line",
+    "point_line",
     "readable_text",
     "record_lines",
     "telemetry_lines",
@@ -220,22 +220,30 @@ def _escape_key(text: str) -> str:
     return _KEY_SPECIALS.sub(r"\\\1", text)
 
 
-def internal_line(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, float], ts_ns: int
+def point_line(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, float | str], ts_ns: int
 ) -> str:
-    r"""Format one self-metrics line; tags and keys are escaped (they come from config).
+    r"""Format one line of derived data (self-metrics, KPIs, anomalies); keys are escaped.
 
-    Non-finite values are skipped because line protocol has no NaN.
+    Numbers are written as floats, so a value that is ``3`` once and ``3.5`` later never
+    causes a field type conflict; strings are quoted. Non-finite numbers are skipped
+    because line protocol has no NaN.
 
-    >>> print(internal_line("internal_ingest", {"worker": "w 1"}, {"acked_total": 2}, 9))
+    >>> print(point_line("internal_ingest", {"worker": "w 1"}, {"acked_total": 2}, 9))
     internal_ingest,worker=w\ 1 acked_total=2.0 9
+    >>> print(point_line("anomaly", {"machine": "l1"}, {"signal": 'vib "x"', "z": 4.5}, 9))
+    anomaly,machine=l1 signal="vib \"x\"",z=4.5 9
     """
     tag_text = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags.items()))
     field_text = ",".join(
-        f"{_escape_key(k)}={float(v)!r}" for k, v in fields.items() if math.isfinite(v)
+        f'{_escape_key(k)}="{escape_string(v)}"'
+        if isinstance(v, str)
+        else f"{_escape_key(k)}={float(v)!r}"
+        for k, v in fields.items()
+        if isinstance(v, str) or math.isfinite(v)
     )
     if not field_text:
-        raise ValueError("a line needs at least one finite field")
+        raise ValueError("a line needs at least one string or finite field")
     return f"{_escape_key(measurement)}{tag_text} {field_text} {ts_ns}"
 
 

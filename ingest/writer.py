@@ -361,7 +361,7 @@ class Writer:
     def write_internal(self) -> None:
         """Write one ``internal_ingest`` point (best effort: skipped while InfluxDB fails)."""
         self._next_internal = self._clock() + self._settings.internal_interval_s
-        line = lineproto.internal_line(
+        line = lineproto.point_line(
             lineproto.INGEST_MEASUREMENT,
             {"worker": self._settings.client_id},
             self._metrics.snapshot(),

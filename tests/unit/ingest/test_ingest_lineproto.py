@@ -144,13 +144,13 @@ def test_gateway_metrics_are_floats_sorted_by_name():
     )
 
 
-def test_internal_line_escapes_and_skips_non_finite():
-    line = lineproto.internal_line(
+def test_point_line_escapes_and_skips_non_finite():
+    line = lineproto.point_line(
         "internal_ingest", {"worker": "a,b=c"}, {"x y": 1, "nan": math.nan}, 5
     )
     assert line == "internal_ingest,worker=a\\,b\\=c x\\ y=1.0 5"
     with pytest.raises(ValueError, match="finite"):
-        lineproto.internal_line("m", {}, {"a": math.inf}, 1)
+        lineproto.point_line("m", {}, {"a": math.inf}, 1)
 
 
 def _reference_line(batch: TelemetryBatch, i: int) -> str:
