@@ -28,7 +28,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-__all__ = ["PATTERNS", "ShiftWindows", "day_windows", "shift_windows"]
+__all__ = [
+    "PATTERNS",
+    "ShiftWindows",
+    "day_windows",
+    "shift_windows",
+    "window_of",
+    "window_sums",
+]
 
 #: Shift letters per pattern; the day divides evenly among them.
 PATTERNS: Final[dict[str, tuple[str, ...]]] = {"3x8": ("A", "B", "C"), "2x12": ("A", "B")}
@@ -159,3 +166,37 @@ def day_windows(
     days.append(days[-1] + timedelta(days=1))
     starts = [_ms(datetime.combine(d, begin), tz) for d in days]
     return _overlapping(starts, [d.isoformat() for d in days[:-1]], start_ms, end_ms, clip)
+
+
+def window_of(ts_ms: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Index of the window holding each instant, -1 for none.
+
+    Windows must be sorted and must not overlap (shifts, days, batches of one machine).
+
+    >>> window_of(np.array([5, 10, 25, 40]), np.array([0, 10, 30]), np.array([10, 20, 40])).tolist()
+    [0, 1, -1, -1]
+    """
+    ts = np.asarray(ts_ms)
+    w = np.searchsorted(np.asarray(starts), ts, side="right") - 1
+    ok = (w >= 0) & (ts < np.asarray(ends)[np.maximum(w, 0)])
+    return np.where(ok, w, -1)
+
+
+def window_sums(
+    values: np.ndarray, ts_ms: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Sum over each window of the buckets whose time lies in ``[start, end)``; NaN = 0.
+
+    One cumulative sum along time and two ``np.searchsorted`` lookups per window, so
+    cost does not grow with the number of windows. ``values`` (M, T) -> (M, W).
+
+    >>> window_sums(np.array([[1.0, np.nan, 2.0, 4.0]]), np.array([0, 60, 120, 180]),
+    ...             np.array([0, 120]), np.array([120, 240])).tolist()
+    [[1.0, 6.0]]
+    """
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    cum = np.zeros((*v.shape[:-1], v.shape[-1] + 1))
+    np.cumsum(v, axis=-1, out=cum[..., 1:])
+    lo = np.searchsorted(ts_ms, np.asarray(starts), side="left")
+    hi = np.searchsorted(ts_ms, np.asarray(ends), side="left")
+    return cum[..., hi] - cum[..., lo]
