@@ -51,6 +51,7 @@ __all__ = [
     "machine_index",
     "state_codes",
     "state_seconds",
+    "state_seconds_spans",
     "state_seconds_windows",
     "stop_class",
     "stop_table",
@@ -173,7 +174,7 @@ def _timeline(
     machines: Sequence[str],
     now_ms: int | None,
     initial: np.ndarray | None,
-    t_first: int,
+    initial_ms: int,
 ) -> _Timeline:
     st = events.where(kind="state")
     m = machine_index(st.machine, machines)
@@ -184,7 +185,7 @@ def _timeline(
     if initial is not None:
         init = np.asarray(initial, dtype=np.float64)
         init_code = np.where(np.isnan(init), -1, init).astype(np.int64)
-        start = min(t_first, int(ts.min()) if len(ts) else t_first)
+        start = min(initial_ms, int(ts.min()) if len(ts) else initial_ms)
         parts.insert(0, (np.arange(n), np.full(n, start), init_code, np.zeros(n, np.int64)))
     if now_ms is not None:
         parts.append((np.arange(n), np.full(n, now_ms), np.full(n, -1), np.full(n, 2)))
@@ -202,6 +203,45 @@ def _timeline(
     return _Timeline(m, ts, code, cum - base)
 
 
+def state_seconds_spans(
+    events: EventTable,
+    machines: Sequence[str],
+    rows: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    *,
+    now_ms: int | None = None,
+    initial: np.ndarray | None = None,
+    initial_ms: int | None = None,
+) -> np.ndarray:
+    """Seconds per state code in spans ``[starts, ends)`` of machines ``machines[rows]``.
+
+    The general form of :func:`state_seconds_windows`: ``rows``, ``starts`` and
+    ``ends`` broadcast together (one span per dyeing batch, or a machine x window
+    grid) and the result has their shape plus a last axis of 8 state codes.
+    ``initial_ms`` is where the ``initial`` state begins (default: the earliest start).
+
+    >>> from analytics.events import EventTable
+    >>> ev = EventTable.from_records([{"machine": "b", "ts": 0, "kind": "state", "code": "RUN"},
+    ...                               {"machine": "b", "ts": 50, "kind": "state", "code": "WAIT"}])
+    >>> state_seconds_spans(ev, ["a", "b"], np.array([1]), np.array([40]),
+    ...                     np.array([1040]))[0, [1, 5]].tolist()
+    [0.01, 0.99]
+    """
+    rows, lo, hi = np.broadcast_arrays(
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+    )
+    if now_ms is not None:
+        lo, hi = np.minimum(lo, now_ms), np.minimum(hi, now_ms)
+    if initial_ms is None:
+        initial_ms = int(lo.min()) if lo.size else 0
+    line = _timeline(events, machines, now_ms, initial, initial_ms)
+    upper, lower = line.cumulative_ms(rows, hi), line.cumulative_ms(rows, lo)
+    return (upper - lower).astype(np.float64) / 1000.0
+
+
 def state_seconds_windows(
     events: EventTable,
     machines: Sequence[str],
@@ -210,14 +250,16 @@ def state_seconds_windows(
     *,
     now_ms: int | None = None,
     initial: np.ndarray | None = None,
+    initial_ms: int | None = None,
 ) -> np.ndarray:
     """Seconds each machine spent in each state code in each window.
 
     ``out[m, w, s] = F_s(m, end_w) - F_s(m, start_w)`` where ``F_s`` is the cumulative
     time in state ``s`` (see module docstring). Intervals are clipped to windows exactly
-    (ms resolution); time before a machine's first event counts only with ``initial``,
-    time after ``now_ms`` never counts (the last interval runs to ``now_ms``, or to
-    the window end when ``now_ms`` is None).
+    (ms resolution); time before a machine's first event counts only with ``initial``
+    (from ``initial_ms``, default the first window start), time after ``now_ms`` never
+    counts (the last interval runs to ``now_ms``, or to the window end when ``now_ms``
+    is None).
 
     Parameters
     ----------
@@ -231,6 +273,8 @@ def state_seconds_windows(
         End of knowledge: where the last interval of every machine stops.
     initial
         Shape (M,): state code before each machine's first event (NaN or -1: unknown).
+    initial_ms
+        Time from which ``initial`` holds.
 
     Returns
     -------
@@ -250,17 +294,17 @@ def state_seconds_windows(
     >>> s[0, :, 1].tolist(), s[0, :, 5].tolist()  # RUN, WAIT
     ([3600.0, 3600.0], [0.0, 3600.0])
     """
-    starts = np.asarray(window_starts, dtype=np.int64)
-    ends = np.asarray(window_ends, dtype=np.int64)
-    if now_ms is not None:
-        starts, ends = np.minimum(starts, now_ms), np.minimum(ends, now_ms)
-    n, w = len(machines), len(starts)
-    t_first = int(starts.min()) if w else 0
-    line = _timeline(events, machines, now_ms, initial, t_first)
-    q_m = np.repeat(np.arange(n), w).reshape(n, w)
-    upper = line.cumulative_ms(q_m, np.broadcast_to(ends, (n, w)))
-    lower = line.cumulative_ms(q_m, np.broadcast_to(starts, (n, w)))
-    return (upper - lower).astype(np.float64) / 1000.0
+    n = len(machines)
+    return state_seconds_spans(
+        events,
+        machines,
+        np.arange(n)[:, None],
+        np.asarray(window_starts, dtype=np.int64)[None, :],
+        np.asarray(window_ends, dtype=np.int64)[None, :],
+        now_ms=now_ms,
+        initial=initial,
+        initial_ms=initial_ms,
+    )
 
 
 def state_seconds(
