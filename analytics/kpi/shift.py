@@ -166,7 +166,10 @@ def increase(panel: Panel, name: str) -> np.ndarray:
 
     Uses ``name:first``/``name:max`` with ``name`` (= last) when the panel has them
     (:func:`analytics.counters.counter_increase`), else differences ``name`` itself.
+    All NaN when the panel lacks the counter (window sums of it are then NaN too).
     """
+    if name not in panel.values:
+        return np.full((len(panel.machines), len(panel.ts_ms)), np.nan)
     if f"{name}:first" in panel.values and f"{name}:max" in panel.values:
         return counter_increase(panel[f"{name}:first"], panel[f"{name}:max"], panel[name])
     return counter_delta(panel[name])
@@ -214,6 +217,12 @@ class _Context:
     def sums(self, values: np.ndarray) -> np.ndarray:
         return window_sums(values, self.panel.ts_ms, self.starts, self.ends)
 
+    def counter(self, name: str) -> np.ndarray:
+        """Window sums (M, W) of a counter's increase; NaN when the panel lacks it."""
+        if name not in self.panel.values:
+            return np.full((len(self.panel.machines), len(self.starts)), np.nan)
+        return self.sums(increase(self.panel, name))
+
     def stop_cells(self, code: str, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         table = self.stops.take(self.stops.code == code)
         return loom.stop_counts(table, self.panel.machines, self.starts, self.ends, classes)
@@ -253,7 +262,7 @@ def _rate_performance(amount: np.ndarray, run_s: np.ndarray, target: np.ndarray)
 
 def _loom(ctx: _Context, nominal: np.ndarray) -> dict[str, np.ndarray]:
     run, stop = run_seconds(ctx.state_s), ctx.state_s[..., STOP]
-    picks = ctx.sums(increase(ctx.panel, "picks_total"))
+    picks = ctx.counter("picks_total")
     out = {"picks": picks, "nominal_rpm": np.broadcast_to(nominal[:, None], picks.shape).copy()}
     out["efficiency"] = loom.efficiency(run, stop)
     out["efficiency_picks"] = loom.efficiency_picks(picks, nominal[:, None], (run + stop) / 60)
@@ -268,8 +277,8 @@ def _loom(ctx: _Context, nominal: np.ndarray) -> dict[str, np.ndarray]:
 
 def _knit(ctx: _Context, nominal: np.ndarray) -> dict[str, np.ndarray]:
     run, planned = run_seconds(ctx.state_s), planned_seconds(ctx.state_s)
-    revs = ctx.sums(increase(ctx.panel, "revs_total"))
-    kg = ctx.sums(increase(ctx.panel, "fabric_kg_total"))
+    revs = ctx.counter("revs_total")
+    kg = ctx.counter("fabric_kg_total")
     out = {"revs": revs, "kg": kg}
     out["nominal_rpm"] = np.broadcast_to(nominal[:, None], revs.shape).copy()
     out["efficiency"] = knit.efficiency(revs, nominal[:, None], planned / 60)
@@ -305,9 +314,10 @@ def _batch_values(
     err = panel["liquor_temp_c"] - panel["temp_sp_c"]
     use = mask & ~np.isnan(err)
     out = {"kg": ratio(kg_sum, kg_n)}
-    for name, meter in (("water_l", "water_l_total"), ("steam_kg", "steam_kg_total")):
-        out[name] = dye.span_sums(increase(panel, meter), ts, rows, lo, hi)
-    out["kwh"] = dye.span_sums(increase(panel, "energy_kwh_total"), ts, rows, lo, hi)
+    meters = (("water_l", "water_l_total"), ("steam_kg", "steam_kg_total"))
+    for name, meter in (*meters, ("kwh", "energy_kwh_total")):
+        total = dye.span_sums(increase(panel, meter), ts, rows, lo, hi)
+        out[name] = total if meter in panel.values else np.full(len(rows), np.nan)
     out["err2"] = dye.span_sums(np.where(use, err * err, 0.0), ts, rows, lo, hi)
     out["err_n"] = dye.span_sums(use, ts, rows, lo, hi)
     return out
@@ -343,9 +353,10 @@ def _dye(ctx: _Context, standard: Any) -> dict[str, np.ndarray]:
     n = cell(np.ones(len(batches)))
     out = {"batches": n, "rft_pct": 100.0 * ratio(cell(batches.rft.astype(float)), n)}
     out["cycle_ratio"] = dye.cycle_ratio(cell(np.where(timed, std, 0)), cell(cycle * timed))
-    kg = cell(np.where(has_kg, values["kg"], 0.0))
     for name in ("water_l", "steam_kg", "kwh"):
-        out[f"{name}_per_kg"] = dye.per_kg(cell(values[name] * has_kg), kg)
+        valid = has_kg & ~np.isnan(values[name])
+        kg = cell(np.where(valid, values["kg"], 0.0))
+        out[f"{name}_per_kg"] = dye.per_kg(cell(np.where(valid, values[name], 0.0)), kg)
     rms, mae = _window_ramp(ctx, mask)
     out["ramp_rmse_c"], out["ramp_mae_c"] = rms, mae
     out["performance"] = np.minimum(out["cycle_ratio"], 1.0)
