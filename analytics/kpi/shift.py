@@ -223,19 +223,22 @@ class _Context:
             return np.full((len(self.panel.machines), len(self.starts)), np.nan)
         return self.sums(increase(self.panel, name))
 
-    def stop_cells(self, code: str, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def stop_cells(self, code: str) -> tuple[np.ndarray, np.ndarray]:
+        """Count and repair seconds (M, W) of the stops of state ``code``, any class."""
         table = self.stops.take(self.stops.code == code)
-        return loom.stop_counts(table, self.panel.machines, self.starts, self.ends, classes)
+        table.cls = np.full(len(table), "all", dtype=object)
+        n, repair = loom.stop_counts(table, self.panel.machines, self.starts, self.ends, ("all",))
+        return n[..., 0], repair[..., 0]
 
 
 def _common(ctx: _Context) -> dict[str, np.ndarray]:
     planned, run = planned_seconds(ctx.state_s), run_seconds(ctx.state_s)
-    count, _ = ctx.stop_cells("STOP_PROCESS", ("all",))
+    count, _ = ctx.stop_cells("STOP_PROCESS")
     return {
         "planned_s": planned,
         "run_s": run,
         "availability": availability(run, planned),
-        "stops": count[..., 0],
+        "stops": count,
     }
 
 
@@ -247,11 +250,10 @@ def _stops_by_class(ctx: _Context, family: str) -> dict[str, np.ndarray]:
     for k, c in enumerate(classes):
         out[f"stops_{c}"] = count[..., k]
         out[f"mttr_s_{c}"] = loom.mttr_s(repair[..., k], count[..., k])
-    n_bd, rep_bd = ctx.stop_cells("BREAKDOWN", ("all",))
-    run = run_seconds(ctx.state_s)
-    out["breakdowns"] = n_bd[..., 0]
-    out["mtbf_s"] = loom.mtbf_s(run, n_bd[..., 0])
-    out["mttr_breakdown_s"] = loom.mttr_s(rep_bd[..., 0], n_bd[..., 0])
+    n_bd, rep_bd = ctx.stop_cells("BREAKDOWN")
+    out["breakdowns"] = n_bd
+    out["mtbf_s"] = loom.mtbf_s(run_seconds(ctx.state_s), n_bd)
+    out["mttr_breakdown_s"] = loom.mttr_s(rep_bd, n_bd)
     return out
 
 
