@@ -8,6 +8,9 @@ accepted, e.g. after a re-calibration or a new article on the machine.
 
 * Streaming: each time step is scored first; machines scoring at or above the threshold
   get their row replaced by NaN before ``update``, and detectors never learn NaN rows.
+  Learning resumes only after ``patience`` consecutive normal samples: the rare sample
+  of a long fault that dips under the threshold would otherwise be learned, widen the
+  baseline a little, let the next one in, and the fault would creep into the normal.
 * Batch: ``fit`` trims iteratively: fit, score the training data, blank the samples that
   score at or above the threshold, refit (``n_refits`` times). A fault inside the training
   span therefore does not widen the baseline.
@@ -54,6 +57,8 @@ class ThresholdFilter(Detector):
         False learns everything (no protection), as river's flag of the same name.
     n_refits : int
         Trimming rounds of the batch ``fit``.
+    patience : int
+        Consecutive samples below the threshold before a machine learns again.
 
     Attributes
     ----------
@@ -61,6 +66,8 @@ class ThresholdFilter(Detector):
         The fitted (and streaming-updated) copy of ``detector``.
     threshold_ : float
         The threshold in force.
+    quiet_ : ndarray of shape (M,) or None
+        Consecutive normal samples per machine (streaming), None until the first update.
     """
 
     def __init__(
@@ -70,11 +77,13 @@ class ThresholdFilter(Detector):
         threshold: float = 0.5,
         protect_anomaly_detector: bool = True,
         n_refits: int = 2,
+        patience: int = 10,
     ) -> None:
         self.detector = detector
         self.threshold = threshold
         self.protect_anomaly_detector = protect_anomaly_detector
         self.n_refits = n_refits
+        self.patience = patience
 
     @property
     def streaming(self) -> bool:  # type: ignore[override]
@@ -106,6 +115,7 @@ class ThresholdFilter(Detector):
                 trimmed[bad] = np.nan
             det = clone(self._inner()).fit(trimmed)
         self.detector_ = det
+        self.quiet_ = None
 
     def _deviation(self, panel: np.ndarray) -> np.ndarray:
         return self.detector_.deviation(panel)
@@ -117,12 +127,17 @@ class ThresholdFilter(Detector):
 
     def _update(self, step: np.ndarray) -> None:
         if not hasattr(self, "detector_"):
+            self.quiet_ = None
             self.detector_ = clone(self._inner())
             self.threshold_ = self.threshold
             self.n_features_in_ = step.shape[1]
         if self.protect_anomaly_detector:
+            if self.quiet_ is None:
+                self.quiet_ = np.full(step.shape[0], self.patience)
             bad = self.detector_.score(step) >= self.threshold_
-            step = np.where(bad[:, None], np.nan, step)
+            seen = ~np.isnan(step).all(axis=1)
+            self.quiet_ = np.where(bad, 0, self.quiet_ + seen)
+            step = np.where((self.quiet_ < self.patience)[:, None], np.nan, step)
         self.detector_.update(as_step(step))
 
     @staticmethod
@@ -149,6 +164,8 @@ class QuantileFilter(ThresholdFilter):
         False learns everything.
     n_refits : int
         Trimming rounds of the batch ``fit``.
+    patience : int
+        Consecutive samples below the threshold before a machine learns again.
     """
 
     def __init__(
@@ -159,12 +176,14 @@ class QuantileFilter(ThresholdFilter):
         threshold: float = 0.3,
         protect_anomaly_detector: bool = True,
         n_refits: int = 2,
+        patience: int = 10,
     ) -> None:
         super().__init__(
             detector,
             threshold=threshold,
             protect_anomaly_detector=protect_anomaly_detector,
             n_refits=n_refits,
+            patience=patience,
         )
         self.q = q
 
