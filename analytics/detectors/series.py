@@ -192,7 +192,7 @@ def score_series(
         raise ValueError("the training span holds fewer than 2 samples")
     det = make_detector(detector, **params)
     det = ThresholdFilter(det).fit(x2[:end]) if protect else det.fit(x2[:end])
-    ref = RobustZ().fit(x2[:end])
+    ref = ThresholdFilter(RobustZ()).fit(x2[:end]).detector_ if protect else RobustZ().fit(x2[:end])
     z = ref.zscores(x2)
     score = det.anomaly_score(x2)
     z_train = expanding_z(x2[:end], min_periods)
