@@ -1,0 +1,631 @@
+"""The anomaly monitor: every detector of ``analytics.detectors`` composed per machine type.
+
+What the analytics service and ``millwatch eval`` run. Per machine type the panel's
+60-s buckets become *signals* (:func:`type_signals`), chosen generically from the fields
+the panel holds, not from the fault catalogue:
+
+- every analog field ``f``: its bucket mean ``f`` and its within-bucket fluctuation
+  ``f:sd`` (a cavitating pump's flow, a stuck sensor's sd of 0);
+- a measured value against its setpoint (``liquor_temp_c`` vs ``temp_sp_c``,
+  ``width_act_cm`` vs ``width_set_cm``): the tracking error ``f:err``;
+- every counter ``c_total``: its increase per running hour over a trailing window
+  (``c_total:rate``; stop counters become stops per hour), and energy per unit of the
+  type's first production counter (``energy_kwh_total:per_output``);
+- the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``).
+
+Analog signals count only while the machine RUNs (``state_code`` = 1; types without a
+state, the hall climate, always): an idle loom's zero speed is no anomaly. Setpoint
+context (the dyeing programme's step) conditions the baseline: a batch machine's signals
+are standardised per setpoint band as well as per machine.
+
+Detectors (H2's library, composed here): :class:`~analytics.detectors.robust.RobustZ`
+per machine and signal, fitted through :class:`~analytics.detectors.filters.ThresholdFilter`
+(trimmed refits: a fault inside the training span does not widen the baseline) in level
+mode on a causal trailing mean (persistent shifts) and in CUSUM mode (slow drifts);
+:class:`~analytics.detectors.hall.HallDetector` on the hall's machines together
+(correlated faults). Scores are made by the one ``to_unit_score`` mapping.
+
+Alarms are episodes (``analytics.detectors.alarms.episodes``) of a machine's score above
+``threshold``, merged per machine over all signals, each naming the top signal, its z and
+baseline, and a kind: ``process``, ``hall`` or ``instrument:<stuck|drift|spike|dropout|
+counter_reset>`` from the signal's own behaviour during the episode.
+
+Example
+-------
+>>> import numpy as np
+>>> from analytics.frame import Panel
+>>> rng = np.random.default_rng(0)
+>>> ts = np.arange(600, dtype=np.int64) * 60_000
+>>> x = rng.normal(20.0, 0.2, (4, 600))
+>>> x[2, 450:] += 3.0                                   # machine 2 warms up by 15 sds
+>>> panel = Panel(["a", "b", "c", "d"], ts, 60_000, {"temp_c": x})
+>>> train = Panel(panel.machines, ts[:300], 60_000, {"temp_c": x[:, :300]})
+>>> mon = Monitor().fit({"hall_env": train})
+>>> scores = mon.score({"hall_env": panel})
+>>> [(a.machine, a.signal, a.start_ms // 60_000) for a in mon.alarms(scores)]
+[('c', 'temp_c', 450)]
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from analytics.counters import counter_increase
+from analytics.detectors.alarms import Alarm, episodes
+from analytics.detectors.base import to_unit_score
+from analytics.detectors.filters import ThresholdFilter
+from analytics.detectors.hall import HallDetector
+from analytics.detectors.robust import RobustZ
+from analytics.frame import Panel
+
+__all__ = ["MachineScores", "Monitor", "MonitorAlarm", "Signals", "type_signals"]
+
+RUN = 1
+STOP_PROCESS = 2
+_SETPOINT = re.compile(r"^(?P<q>[a-z]+)_(?:sp|set)_(?P<u>[a-z0-9]+)$")
+_SUFFIXES = (":sd", ":first", ":max")
+
+
+@dataclass(frozen=True)
+class MonitorAlarm(Alarm):
+    """An :class:`~analytics.detectors.alarms.Alarm` with what the service publishes.
+
+    ``end_ms`` is None while the episode is still open at the end of the scored data;
+    ``kind`` is ``process``, ``hall`` or ``instrument:<stuck|drift|spike|dropout|
+    counter_reset>``; ``machines`` lists every machine of a hall alarm.
+    """
+
+    machine_type: str = ""
+    detector: str = ""
+    kind: str = "process"
+    machines: tuple[str, ...] = ()
+
+
+@dataclass
+class Signals:
+    """One machine type's monitored signals: ``values[..., k]`` is signal ``names[k]``.
+
+    ``values`` has shape (M, T, d), NaN where a signal is not scored (missing, or the
+    machine not running); ``fields[k]`` is the panel field signal ``k`` derives from.
+    """
+
+    names: list[str]
+    fields: list[str]
+    values: np.ndarray
+    running: np.ndarray
+
+
+@dataclass
+class MachineScores:
+    """Scores of one machine type, causal: bucket ``t`` uses data up to ``t`` only.
+
+    ``score`` (M, T) in [0, 1]; ``signal`` (M, T) index into ``signals`` of the top
+    contributor; ``z`` (M, T) its signed robust deviation (trailing mean, in sds);
+    ``hall_score`` (T,) per hall in ``halls``; ``aux`` per-bucket evidence the alarm
+    classifier reads (missing samples, counter resets, stuck sds).
+    """
+
+    machine_type: str
+    machines: list[str]
+    ts_ms: np.ndarray
+    score: np.ndarray
+    signal: np.ndarray
+    z: np.ndarray
+    signals: list[str]
+    baseline: np.ndarray
+    hall_score: dict[str, np.ndarray] = field(default_factory=dict)
+    hall_machines: dict[str, np.ndarray] = field(default_factory=dict)
+    hall_signal: dict[str, np.ndarray] = field(default_factory=dict)
+    kinds: np.ndarray | None = None
+    n_fields: np.ndarray | None = None
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+def _analog(panel: Panel) -> list[str]:
+    return [
+        f
+        for f in panel.fields
+        if ":" not in f and f != "state_code" and not f.endswith("_total") and f != "step_no"
+    ]
+
+
+def setpoint_pairs(fields: Sequence[str]) -> list[tuple[str, str]]:
+    """(actual, setpoint) pairs found by name: ``<q>_sp_<unit>`` / ``<q>_set_<unit>``.
+
+    >>> setpoint_pairs(["liquor_temp_c", "temp_sp_c", "width_set_cm", "width_act_cm"])
+    [('liquor_temp_c', 'temp_sp_c'), ('width_act_cm', 'width_set_cm')]
+    """
+    pairs = []
+    for sp in fields:
+        m = _SETPOINT.match(sp)
+        if not m:
+            continue
+        cands = [
+            f
+            for f in fields
+            if f != sp and f.endswith(f"_{m['u']}") and m["q"] in f and not _SETPOINT.match(f)
+        ]
+        cands.sort(key=lambda f: ("act" not in f, len(f)))
+        if cands:
+            pairs.append((cands[0], sp))
+    return pairs
+
+
+def _trailing_sum(a: np.ndarray, w: int) -> np.ndarray:
+    c = np.cumsum(a, axis=-1)
+    out = c.copy()
+    out[..., w:] -= c[..., :-w]
+    return out
+
+
+def trailing_mean(x: np.ndarray, window: int, min_count: int = 1) -> np.ndarray:
+    """Causal mean of the last ``window`` samples along axis -1, NaN-aware.
+
+    >>> trailing_mean(np.array([1.0, np.nan, 3.0, 5.0]), 2).tolist()
+    [1.0, 1.0, 3.0, 4.0]
+    """
+    valid = np.isfinite(x)
+    n = _trailing_sum(valid.astype(np.float64), window)
+    s = _trailing_sum(np.where(valid, x, 0.0), window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= min_count, s / n, np.nan)
+
+
+def _running(panel: Panel) -> np.ndarray:
+    """Steady running: RUN in this bucket and the one before (types without state: all)."""
+    if "state_code" not in panel.values:
+        return np.ones((len(panel.machines), len(panel.ts_ms)), dtype=bool)
+    run = panel["state_code"] == RUN
+    steady = run.copy()
+    steady[:, 1:] &= run[:, :-1]
+    return steady
+
+
+def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str, np.ndarray]:
+    counters = [f for f in panel.fields if f.endswith("_total")]
+    out: dict[str, np.ndarray] = {}
+    run_h = _trailing_sum(running.astype(np.float64), window) * panel.step_ms / 3_600_000
+    inc = {}
+    for c in counters:
+        inc[c] = counter_increase(panel[f"{c}:first"], panel[f"{c}:max"], panel[c])
+        total = _trailing_sum(np.where(running, inc[c], 0.0), window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{c}:rate"] = np.where(run_h >= 0.25 * window / 60, total / run_h, np.nan)
+    energy = [c for c in counters if c.startswith("energy")]
+    output = [c for c in counters if not c.startswith("energy") and "stop" not in c]
+    if energy and output:
+        e = _trailing_sum(np.where(running, inc[energy[0]], 0.0), window)
+        o = _trailing_sum(np.where(running, inc[output[0]], 0.0), window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{energy[0]}:per_output"] = np.where(o > 0, e / o, np.nan)
+    if "state_code" in panel.values:
+        planned = np.isin(panel["state_code"], (RUN, STOP_PROCESS))
+        stops = _trailing_sum((panel["state_code"] == STOP_PROCESS).astype(np.float64), window)
+        n = _trailing_sum(planned.astype(np.float64), window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["state:stop_share"] = np.where(n >= window / 2, stops / n, np.nan)
+    return out
+
+
+def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> Signals:
+    """The monitored signals of one machine type's panel (see the module docstring).
+
+    Parameters
+    ----------
+    panel
+        60-s buckets following the panel convention.
+    rate_window
+        Trailing buckets over which counter rates and the stop share are taken.
+    gate
+        Blank analog signals while a machine is not running steadily.
+    """
+    running = _running(panel)
+    analog = _analog(panel)
+    pairs = setpoint_pairs(analog)
+    setpoints = {sp for _, sp in pairs}
+    names, fields, columns = [], [], []
+    mask = running if gate else np.ones_like(running)
+    for f in analog:
+        if f in setpoints:
+            continue
+        for name in (f, f"{f}:sd"):
+            if name in panel.values:
+                names.append(name)
+                fields.append(f)
+                columns.append(np.where(mask, panel[name], np.nan))
+    for actual, sp in pairs:
+        names.append(f"{actual}:err")
+        fields.append(actual)
+        columns.append(np.where(mask, panel[actual] - panel[sp], np.nan))
+    for name, values in _counter_signals(panel, running, rate_window).items():
+        names.append(name)
+        fields.append(name.split(":")[0])
+        columns.append(np.where(mask, values, np.nan) if name != "state:stop_share" else values)
+    shape = (len(panel.machines), len(panel.ts_ms), len(names))
+    values = np.stack(columns, axis=2) if columns else np.zeros(shape)
+    return Signals(names, fields, values, running)
+
+
+# -- the monitor -----------------------------------------------------------------------------
+
+
+def _protected(mode: str = "level", threshold: float = 0.9) -> ThresholdFilter:
+    return ThresholdFilter(RobustZ(mode=mode), threshold=threshold, n_refits=2)
+
+
+def _monotone_share(x: np.ndarray) -> float:
+    """Share of valid consecutive steps that move the dominant way (1 = an integrator)."""
+    d = np.diff(x, axis=1)
+    d = d[np.isfinite(d) & (d != 0)]
+    if d.size < 10:
+        return 0.0
+    up = float(np.mean(d > 0))
+    return max(up, 1.0 - up)
+
+
+@dataclass
+class _TypeModel:
+    """What ``fit`` learned for one machine type."""
+
+    machines: list[str]
+    names: list[str]
+    fields: list[str]
+    keep: np.ndarray
+    level: list[Any]
+    smooth: list[list[Any]]
+    hall: dict[str, list[Any]]
+    hall_rows: dict[str, np.ndarray]
+    sd_floor: np.ndarray
+
+
+class Monitor(BaseEstimator):
+    """Anomaly pipeline per machine type: ``fit(panels)``, ``score(panels)``, ``alarms(scores)``.
+
+    Parameters
+    ----------
+    windows : tuple of int
+        Trailing windows (buckets) over which robust z is averaged: short ones catch
+        steps of minutes, long ones slow drifts. Each window's mean is re-standardised
+        by its own training spread, so every deviation is in robust sds.
+    rate_window : int
+        Trailing buckets for counter rates and the stop share.
+    threshold : float
+        Anomaly score in [0, 1] at or above which a bucket is alarmed.
+    hall_threshold : float
+        The same for a hall's correlated score.
+    min_alarm_min, merge_gap_min : int
+        Alarm episodes shorter than this are dropped; closer ones merged (minutes).
+    monotone_max : float
+        Signals whose training steps go one way more often than this are integrators
+        (a roll's length, a beam's diameter) and are not monitored as levels.
+    halls : mapping or None
+        Machine id -> hall; machines of a type in one hall are scored together by the
+        hall detector (default: all machines of a type form one hall).
+    min_hall_machines : int
+        Halls with fewer machines of a type get no hall detector.
+    field_dev : float
+        Deviation (sds) at which a field counts as involved in an episode: an episode
+        involving one field only is an instrument fault (a sensor lies alone), several
+        fields a process fault.
+    """
+
+    def __init__(
+        self,
+        *,
+        windows: tuple[int, ...] = (5, 60),
+        rate_window: int = 60,
+        threshold: float = 0.9,
+        hall_threshold: float = 0.9,
+        min_alarm_min: int = 3,
+        merge_gap_min: int = 30,
+        monotone_max: float = 0.9,
+        halls: Mapping[str, str] | None = None,
+        min_hall_machines: int = 4,
+        field_dev: float = 4.0,
+    ) -> None:
+        self.windows = windows
+        self.rate_window = rate_window
+        self.threshold = threshold
+        self.hall_threshold = hall_threshold
+        self.min_alarm_min = min_alarm_min
+        self.merge_gap_min = merge_gap_min
+        self.monotone_max = monotone_max
+        self.halls = halls
+        self.min_hall_machines = min_hall_machines
+        self.field_dev = field_dev
+
+    # -- fit ---------------------------------------------------------------------------
+    def fit(self, panels: Mapping[str, Panel]) -> Monitor:
+        """Learn per machine type, machine and signal baselines from a training span.
+
+        Labels are never used; protected (trimmed) fits keep a fault that is active
+        during training from becoming the new normal.
+        """
+        self.models_: dict[str, _TypeModel] = {}
+        for machine_type, panel in panels.items():
+            if len(panel.machines) and len(panel.ts_ms):
+                self.models_[machine_type] = self._fit_type(panel)
+        return self
+
+    def _hall_groups(self, machines: list[str]) -> dict[str, np.ndarray]:
+        halls = self.halls or {}
+        names = np.array([halls.get(m, "*") for m in machines], dtype=object)
+        return {str(h): np.flatnonzero(names == h) for h in dict.fromkeys(names.tolist())}
+
+    def _fit_type(self, panel: Panel) -> _TypeModel:
+        sig = type_signals(panel, rate_window=self.rate_window)
+        d = len(sig.names)
+        keep = np.array(
+            [_monotone_share(sig.values[..., k]) <= self.monotone_max for k in range(d)], bool
+        )
+        groups = {
+            h: rows
+            for h, rows in self._hall_groups(panel.machines).items()
+            if len(rows) >= self.min_hall_machines
+        }
+        level, smooth = [], []
+        hall: dict[str, list[Any]] = {h: [] for h in groups}
+        sd_floor = np.zeros((len(panel.machines), d))
+        for k in range(d):
+            x = sig.values[..., k]
+            det = _protected().fit(x[..., None])
+            level.append(det)
+            z = det.detector_.zscores(x[..., None])[..., 0]
+            smooth.append(
+                [
+                    _protected().fit(trailing_mean(z, w, max(1, w // 2))[..., None])
+                    for w in self.windows
+                ]
+            )
+            for h, rows in groups.items():
+                hall[h].append(HallDetector(input_kind="z").fit(z[rows][..., None]))
+            if sig.names[k].endswith(":sd"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    sd_floor[:, k] = np.nanquantile(x, 0.01, axis=1)
+        return _TypeModel(
+            list(panel.machines),
+            sig.names,
+            sig.fields,
+            keep,
+            level,
+            smooth,
+            hall,
+            groups,
+            sd_floor,
+        )
+
+    # -- score -------------------------------------------------------------------------
+    def score(self, panels: Mapping[str, Panel]) -> dict[str, MachineScores]:
+        """Score every machine type the monitor was fitted on (causal, per bucket)."""
+        if not hasattr(self, "models_"):
+            raise RuntimeError("Monitor is not fitted; call fit(panels) first")
+        out = {}
+        for machine_type, panel in panels.items():
+            model = self.models_.get(machine_type)
+            if model is not None and len(panel.ts_ms):
+                out[machine_type] = self._score_type(machine_type, model, _align(panel, model))
+        return out
+
+    def _score_type(self, machine_type: str, model: _TypeModel, panel: Panel) -> MachineScores:
+        sig = type_signals(panel, rate_window=self.rate_window)
+        m, t = len(panel.machines), len(panel.ts_ms)
+        best = np.zeros((m, t))
+        top = np.zeros((m, t), dtype=np.int32)
+        top_z = np.zeros((m, t))
+        field_dev: dict[str, np.ndarray] = {}
+        hall_dev = {h: np.zeros(t) for h in model.hall}
+        hall_top = {h: np.zeros(t, dtype=np.int32) for h in model.hall}
+        for k, name in enumerate(model.names):
+            if not model.keep[k] or name not in sig.names:
+                continue
+            x = sig.values[..., sig.names.index(name)]
+            z = model.level[k].detector_.zscores(x[..., None])[..., 0]
+            for h, rows in model.hall_rows.items():
+                dev_h = model.hall[h][k].deviation(z[rows][..., None])
+                better = dev_h > hall_dev[h]
+                hall_dev[h][better], hall_top[h][better] = dev_h[better], k
+            for w, det in zip(self.windows, model.smooth[k], strict=True):
+                zf = trailing_mean(z, w, max(1, w // 2))
+                dev = det.deviation(zf[..., None])
+                source = model.fields[k]
+                field_dev[source] = np.fmax(field_dev.get(source, dev), dev)
+                better = dev > best
+                best[better], top[better], top_z[better] = dev[better], k, zf[better]
+        n_fields = sum((v >= self.field_dev).astype(np.int8) for v in field_dev.values())
+        extra, kinds = _instrument_evidence(panel, sig, model)
+        hit = extra > best
+        best[hit], top[hit] = extra[hit], kinds[1][hit]
+        return MachineScores(
+            machine_type,
+            list(panel.machines),
+            panel.ts_ms.copy(),
+            to_unit_score(best),
+            top,
+            np.where(hit, np.nan, top_z),
+            list(model.names),
+            np.array([det.detector_.center_[:, 0] for det in model.level]).T,
+            {h: to_unit_score(v) for h, v in hall_dev.items()},
+            dict(model.hall_rows),
+            hall_top,
+            np.where(hit, kinds[0], 0).astype(np.int8),
+            np.asarray(n_fields, dtype=np.int8),
+        )
+
+    # -- alarms ------------------------------------------------------------------------
+    def alarms(self, scores: Mapping[str, MachineScores]) -> list[MonitorAlarm]:
+        """Alarm episodes of every machine type: which signal, how far, since when.
+
+        A hall alarm lists the machines it involves; their own episodes that overlap it
+        are folded into it (one cause, one alarm).
+        """
+        out: list[MonitorAlarm] = []
+        for sc in scores.values():
+            halls = self._hall_alarms(sc)
+            out += halls
+            out += [a for a in self._machine_alarms(sc) if not _explained(a, halls)]
+        return sorted(out, key=lambda a: (a.start_ms, a.machine or ""))
+
+    def _episodes(self, mask: np.ndarray, ts: np.ndarray, instant: np.ndarray | None = None):
+        step = int(ts[1] - ts[0]) if len(ts) > 1 else 60_000
+        long = episodes(mask, ts, min_duration_ms=(self.min_alarm_min - 1) * step)
+        keep = np.zeros_like(np.atleast_2d(mask))
+        for r, a, b in zip(long.row, long.start, long.end, strict=True):
+            keep[r, a : b + 1] = True
+        if instant is not None:
+            keep |= np.atleast_2d(instant)
+        return episodes(keep, ts, merge_gap_ms=self.merge_gap_min * 60_000)
+
+    def _machine_alarms(self, sc: MachineScores) -> list[MonitorAlarm]:
+        mask = sc.score >= self.threshold
+        kinds = sc.kinds if sc.kinds is not None else np.zeros(mask.shape, np.int8)
+        ep = self._episodes(mask, sc.ts_ms, mask & np.isin(kinds, (1, 4, 5)))
+        out = []
+        last = len(sc.ts_ms) - 1
+        for r, a, b in zip(ep.row.tolist(), ep.start.tolist(), ep.end.tolist(), strict=True):
+            seg = sc.score[r, a : b + 1]
+            p = a + int(np.argmax(seg))
+            k = int(sc.signal[r, p])
+            out.append(
+                MonitorAlarm(
+                    signal=sc.signals[k],
+                    start_ms=int(sc.ts_ms[a]),
+                    end_ms=None if b == last else int(sc.ts_ms[b]),  # type: ignore[arg-type]
+                    peak_score=float(seg.max()),
+                    z=float(np.nan_to_num(sc.z[r, p], nan=INSTRUMENT_DEV)),
+                    baseline=float(sc.baseline[r, k]),
+                    machine=sc.machines[r],
+                    machine_type=sc.machine_type,
+                    detector="robust",
+                    kind=self._kind(sc, r, a, b, k, mask[r]),
+                )
+            )
+        return out
+
+    def _kind(self, sc: MachineScores, r: int, a: int, b: int, k: int, mask: np.ndarray) -> str:
+        """Instrument or process: direct evidence first, then how many fields deviate."""
+        codes = sc.kinds[r, a : b + 1] if sc.kinds is not None else np.zeros(0, np.int8)
+        codes = codes[codes > 0]
+        if codes.size:
+            return "instrument:" + KINDS[int(np.bincount(codes).argmax())]
+        if sc.n_fields is None:
+            return "process"
+        alarmed = mask[a : b + 1]
+        involved = (
+            sc.n_fields[r, a : b + 1][alarmed] if alarmed.any() else sc.n_fields[r, a : b + 1]
+        )
+        if float(np.median(involved)) > 1:
+            return "process"
+        name = sc.signals[k]
+        if name.endswith(":sd"):
+            return "instrument:spike"
+        return "instrument:drift" if ":" not in name else "process"
+
+    def _hall_alarms(self, sc: MachineScores) -> list[MonitorAlarm]:
+        out = []
+        last = len(sc.ts_ms) - 1
+        for hall, score in sc.hall_score.items():
+            rows = sc.hall_machines[hall]
+            ep = self._episodes(score >= self.hall_threshold, sc.ts_ms)
+            for a, b in zip(ep.start.tolist(), ep.end.tolist(), strict=True):
+                p = a + int(np.argmax(score[a : b + 1]))
+                k = int(sc.hall_signal[hall][p])
+                hot = rows[sc.score[rows, a : b + 1].max(axis=1) >= 0.5]
+                members = tuple(sc.machines[i] for i in (hot if hot.size else rows))
+                out.append(
+                    MonitorAlarm(
+                        signal=sc.signals[k],
+                        start_ms=int(sc.ts_ms[a]),
+                        end_ms=None if b == last else int(sc.ts_ms[b]),  # type: ignore[arg-type]
+                        peak_score=float(score[a : b + 1].max()),
+                        z=float(np.nanmedian(sc.z[rows, p])) if rows.size else 0.0,
+                        baseline=float(np.median(sc.baseline[rows, k])),
+                        machine=hall,
+                        machine_type=sc.machine_type,
+                        detector="hall",
+                        kind="hall",
+                        machines=members,
+                    )
+                )
+        return out
+
+
+def _explained(alarm: MonitorAlarm, halls: Sequence[MonitorAlarm]) -> bool:
+    """True when a hall alarm listing the machine was open when ``alarm`` started."""
+    for hall in halls:
+        end = np.inf if hall.end_ms is None else hall.end_ms
+        if alarm.machine in hall.machines and hall.start_ms <= alarm.start_ms <= end:
+            return True
+    return False
+
+
+#: Kind codes of :attr:`MachineScores.kinds` (0 = process).
+KINDS = ("process", "stuck", "drift", "spike", "dropout", "counter_reset")
+#: Deviation (sds) given to direct instrument evidence (a gap, a reset, a frozen sd).
+INSTRUMENT_DEV = 20.0
+
+
+def _align(panel: Panel, model: _TypeModel) -> Panel:
+    """The panel with its rows in the fitted machine order (unknown machines dropped)."""
+    if list(panel.machines) == model.machines:
+        return panel
+    index = {m: i for i, m in enumerate(panel.machines)}
+    rows = np.array([index.get(m, -1) for m in model.machines])
+    values = {}
+    for name, matrix in panel.values.items():
+        full = np.full((len(rows), matrix.shape[1]), np.nan)
+        full[rows >= 0] = matrix[rows[rows >= 0]]
+        values[name] = full
+    return Panel(list(model.machines), panel.ts_ms, panel.step_ms, values)
+
+
+def _mark(extra, kind, index, where, code, k) -> None:
+    extra[where] = INSTRUMENT_DEV
+    kind[where] = code
+    index[where] = k
+
+
+def _instrument_evidence(
+    panel: Panel, sig: Signals, model: _TypeModel
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Direct instrument evidence: a sensor gone silent, frozen, or a counter reset.
+
+    Returns a deviation (M, T) (``INSTRUMENT_DEV`` where evidence holds), and the kind
+    code and signal index per bucket.
+    """
+    shape = (len(panel.machines), len(panel.ts_ms))
+    extra, kind, index = np.zeros(shape), np.zeros(shape, np.int8), np.zeros(shape, np.int32)
+    analog = [f for f in _analog(panel) if f in model.names]
+    if not analog:
+        return extra, (kind, index)
+    present = np.stack([np.isfinite(panel[f]) for f in analog])
+    reporting = present.sum(axis=0) >= max(2, len(analog) // 2)
+    for f in analog:
+        k = model.names.index(f)
+        if not model.keep[k]:
+            continue
+        _mark(extra, kind, index, reporting & ~np.isfinite(panel[f]), 4, k)
+        sd_name = f"{f}:sd"
+        if sd_name in model.names:
+            ks = model.names.index(sd_name)
+            frozen = (panel[sd_name] <= 1e-12) & sig.running
+            _mark(extra, kind, index, frozen & (model.sd_floor[:, ks][:, None] > 0), 1, ks)
+    for c in (f for f in panel.fields if f.endswith("_total")):
+        last = panel[c]
+        prev = np.full(shape, np.nan)
+        prev[:, 1:] = last[:, :-1]
+        with np.errstate(invalid="ignore"):
+            reset = (panel[f"{c}:first"] < prev) | (panel[f"{c}:max"] > last)
+        name = f"{c}:rate"
+        if name in model.names:
+            _mark(extra, kind, index, reset, 5, model.names.index(name))
+    return extra, (kind, index)

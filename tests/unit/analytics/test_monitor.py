@@ -1,0 +1,138 @@
+"""The per-machine-type anomaly monitor (analytics.monitor)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from analytics.evaluation import _split
+from analytics.frame import Panel
+from analytics.monitor import Monitor, setpoint_pairs, trailing_mean, type_signals
+from analytics.simdata import START_MS, simulate
+
+H = 3_600_000
+SCENARIO = """
+name = "unit"
+cluster = "c1"
+seed = 4
+
+[[factories]]
+id = "k1"
+archetype = "knitting"
+timezone = "UTC"
+shifts = "3x8"
+machines = { knit_circular = 6 }
+
+[[faults]]
+type = "lubrication_shortfall"
+count = 1
+severity = [1.0, 1.0]
+duration_h = [2.0, 2.0]
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scenario") / "unit.toml"
+    path.write_text(SCENARIO)
+    common = {"days": 6 / 24, "seed": 2, "step_s": 5, "progress": None, "start_ms": START_MS}
+    return simulate(str(path), **common), simulate(str(path), faults=False, **common)
+
+
+def _fit_score(run, control, cut):
+    train = {mt: _split(d.panel, cut)[0] for mt, d in control.data["k1"].items()}
+    monitor = Monitor().fit(train)
+    scores = monitor.score({mt: d.panel for mt, d in run.data["k1"].items()})
+    return monitor, scores
+
+
+def test_injected_fault_scores_higher_than_the_control_run(runs):
+    faulty, control = runs
+    fault = next(f for f in faulty.faults if f.fault_type == "lubrication_shortfall")
+    cut = START_MS + 3 * H // 2
+    assert fault.onset_ms > cut  # seed 2 places the onset at about 2 h
+    _, with_fault = _fit_score(faulty, control, cut)
+    _, without = _fit_score(control, control, cut)
+    sc, ref = with_fault["knit_circular"], without["knit_circular"]
+    row = sc.machines.index(fault.machine)
+    after = (sc.ts_ms >= fault.onset_ms + H) & (sc.ts_ms < fault.repaired_ms)
+    assert sc.score[row, after].max() > 0.9
+    assert sc.score[row, after].max() > ref.score[row, after].max() + 0.3
+    top = {sc.signals[k] for k in sc.signal[row, after][sc.score[row, after] > 0.9]}
+    assert top & {"cam_temp_c", "drive_power_kw", "energy_kwh_total:per_output"}
+
+
+def test_scores_are_causal_and_in_unit_range(runs):
+    faulty, control = runs
+    cut = START_MS + 3 * H // 2
+    monitor, full = _fit_score(faulty, control, cut)
+    n = 150
+    part = {mt: _split(d.panel, START_MS + n * 60_000)[0] for mt, d in faulty.data["k1"].items()}
+    early = monitor.score(part)
+    for mt, sc in early.items():
+        assert np.allclose(sc.score, full[mt].score[:, :n])
+        assert np.all((full[mt].score >= 0) & (full[mt].score <= 1))
+
+
+def test_monitor_pickles_and_only_stores_params_in_init(runs):
+    faulty, control = runs
+    monitor, scores = _fit_score(faulty, control, START_MS + 3 * H // 2)
+    again = pickle.loads(pickle.dumps(monitor))
+    panels = {mt: d.panel for mt, d in faulty.data["k1"].items()}
+    rescored = again.score(panels)
+    assert np.array_equal(rescored["knit_circular"].score, scores["knit_circular"].score)
+    fresh = Monitor(threshold=0.8, windows=(3,))
+    assert fresh.get_params()["threshold"] == 0.8 and not hasattr(fresh, "models_")
+
+
+def test_alarm_names_signal_baseline_and_start():
+    rng = np.random.default_rng(2)
+    t = 900
+    ts = START_MS + np.arange(t, dtype=np.int64) * 60_000
+    x = rng.normal(20.0, 0.2, (5, t))
+    x[3, 700:] += 2.0  # 10 sds from minute 700
+    panel = Panel([f"m{i}" for i in range(5)], ts, 60_000, {"temp_c": x})
+    monitor = Monitor().fit({"hall_env": _split(panel, ts[400])[0]})
+    alarms = monitor.alarms(monitor.score({"hall_env": _split(panel, ts[400])[1]}))
+    assert len(alarms) == 1
+    a = alarms[0]
+    assert (a.machine, a.signal, a.machine_type) == ("m3", "temp_c", "hall_env")
+    assert ts[700] <= a.start_ms <= ts[705] and a.end_ms is None
+    assert a.z > 5 and a.baseline == pytest.approx(20.0, abs=0.1)
+
+
+def test_hall_alarm_lists_the_machines_that_deviate_together():
+    rng = np.random.default_rng(3)
+    t = 900
+    ts = START_MS + np.arange(t, dtype=np.int64) * 60_000
+    x = rng.normal(6.2, 0.05, (8, t))
+    x[:, 700:730] -= 1.0  # every loom's air supply sags by 20 sds for half an hour
+    panel = Panel([f"l{i}" for i in range(8)], ts, 60_000, {"air_supply_bar": x})
+    monitor = Monitor().fit({"loom_airjet": _split(panel, ts[400])[0]})
+    alarms = monitor.alarms(monitor.score({"loom_airjet": _split(panel, ts[400])[1]}))
+    hall = [a for a in alarms if a.kind == "hall"]
+    assert len(hall) == 1 and len(hall[0].machines) == 8
+    assert ts[700] <= hall[0].start_ms <= ts[705]
+    assert not [a for a in alarms if a.kind != "hall"]  # folded into the hall alarm
+
+
+def test_signals_cover_setpoint_error_rates_and_gate_on_running():
+    ts = np.arange(4, dtype=np.int64) * 60_000
+    values = {
+        "liquor_temp_c": np.array([[50.0, 60.0, 70.0, 80.0]]),
+        "temp_sp_c": np.array([[50.0, 62.0, 75.0, 80.0]]),
+        "state_code": np.array([[1.0, 1.0, 1.0, 0.0]]),
+        "water_l_total": np.array([[0.0, 10.0, 20.0, 30.0]]),
+        "water_l_total:first": np.array([[0.0, 5.0, 15.0, 25.0]]),
+        "water_l_total:max": np.array([[0.0, 10.0, 20.0, 30.0]]),
+    }
+    sig = type_signals(Panel(["j"], ts, 60_000, values), rate_window=2)
+    err = sig.values[0, :, sig.names.index("liquor_temp_c:err")]
+    assert np.isnan(err[0]) and err[1:3].tolist() == [-2.0, -5.0] and np.isnan(err[3])
+    rate = sig.values[0, :, sig.names.index("water_l_total:rate")]
+    assert rate[2] == pytest.approx(20.0 / (2 / 60))  # 20 L over two running minutes
+    assert "temp_sp_c" not in sig.names
+    assert setpoint_pairs(["width_set_cm", "width_act_cm"]) == [("width_act_cm", "width_set_cm")]
+    assert trailing_mean(np.array([[1.0, 3.0, np.nan, 7.0]]), 2).tolist() == [[1.0, 2.0, 3.0, 7.0]]
