@@ -93,8 +93,12 @@ def to_unit_score(
     0.5
     """
     raw = np.asarray(raw)
-    excess = np.fmax(raw - offset, 0.0)  # fmax: NaN -> 0
-    return -np.expm1(-excess / scale)
+    excess = np.array(raw, dtype=np.result_type(raw.dtype, np.float32))  # a copy, also 0-d
+    excess -= offset
+    np.fmax(excess, 0.0, out=excess)  # fmax: NaN -> 0
+    excess *= -1.0 / scale  # in place: one temporary for the whole mapping
+    np.expm1(excess, out=excess)
+    return np.negative(excess, out=excess)
 
 
 def as_panel(X: Any) -> np.ndarray:
