@@ -1,0 +1,147 @@
+"""The analytics service: every ``interval_s``, each factory's KPIs and anomalies.
+
+One pass per interval goes factory by factory (each has its own database, jobs and
+state, so the factories can be split across workers):
+
+1. downsample the raw rows that settled since the last pass into the 60-s tables;
+2. score the new buckets for anomalies and store scores and alarms;
+3. every ``kpi_every_s``, audit the KPI horizon for late data and recompute the shifts
+   whose data changed, with their cluster roll-ups.
+
+A failing query or write is logged and counted, and that factory is tried again on
+the next pass; the other factories go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from analytics.anomaly_job import AnomalyJob
+from analytics.downsample import HOUR_MS, DownsampleSync
+from analytics.kpi_job import KpiJob
+from analytics.metrics import AnalyticsMetrics
+from analytics.settings import AnalyticsSettings, FactoryCalendar
+from analytics.store import AnalyticsStore, QueryError
+from ingest.errors import WriteError
+from ingest.logs import kv
+from millwatch.contract import factory_database, now_ms
+from millwatch.lifecycle import Lifecycle
+
+__all__ = ["AnalyticsService", "FactoryJobs"]
+
+log = logging.getLogger("analytics")
+
+
+@dataclass
+class FactoryJobs:
+    """Everything the service keeps for one factory (all rebuildable from InfluxDB)."""
+
+    calendar: FactoryCalendar
+    sync: DownsampleSync
+    anomalies: AnomalyJob
+    kpis: KpiJob
+    kpi_due_ms: int = 0
+
+
+@dataclass
+class AnalyticsService(Lifecycle):
+    """Runs passes on a thread between ``start`` and ``stop``; ``run_pass`` runs one."""
+
+    settings: AnalyticsSettings
+    factories: Sequence[FactoryCalendar]
+    store: AnalyticsStore | None = None
+    clock: Callable[[], int] = now_ms
+    metrics: AnalyticsMetrics = field(default_factory=AnalyticsMetrics)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if self.store is None:
+            token = s.influx_token.get_secret_value() if s.influx_token else None
+            self.store = AnalyticsStore(s.influx_url, token, s.influx_timeout_s)
+        self.jobs = [self._jobs(f) for f in self.factories]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._server = None
+
+    def _jobs(self, calendar: FactoryCalendar) -> FactoryJobs:
+        assert self.store is not None
+        db = factory_database(calendar.id)
+        tags = {"cluster": self.settings.cluster, "factory": calendar.id}
+        sync = DownsampleSync(self.store, db)
+        return FactoryJobs(
+            calendar,
+            sync,
+            AnomalyJob(self.store, db, tags, self.settings),
+            KpiJob(self.store, sync, calendar, tags),
+        )
+
+    def start(self) -> None:
+        """Serve the counters and start passing every ``interval_s``."""
+        s = self.settings
+        self._server = self.metrics.serve(s.metrics_host, s.metrics_port)
+        self._thread = threading.Thread(target=self._loop, name="analytics", daemon=True)
+        self._thread.start()
+        log.info(kv("analytics_started", factories=len(self.jobs), port=self._server.port))
+
+    def stop(self) -> None:
+        """Finish the current pass, then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=600)
+        if self._server is not None:
+            self._server.close()
+        if self.store is not None:
+            self.store.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.run_pass()
+            self._stop.wait(max(self.settings.interval_s - (time.monotonic() - began), 0.0))
+
+    def run_pass(self) -> None:
+        """One pass over every factory."""
+        with self.metrics.cycle_seconds.time():
+            for jobs in self.jobs:
+                if self._stop.is_set():
+                    break
+                self._factory_pass(jobs, self.clock())
+        self.metrics.cycles.inc()
+
+    def _factory_pass(self, jobs: FactoryJobs, now: int) -> None:
+        assert self.store is not None
+        s, m = self.settings, self.metrics
+        settled = now - int(s.settle_s * 1000)
+        stage = "discover"
+        try:
+            types = self.store.machine_types(jobs.sync.db)
+            stage = "downsample"
+            horizon_start = now - int(max(s.kpi_horizon_h, s.train_h) * HOUR_MS)
+            for machine_type in types:
+                jobs.sync.advance(machine_type, horizon_start, settled)
+            stage = "anomalies"
+            done = jobs.anomalies.run(types, settled - settled % 60_000)
+            m.fits.inc(done.pop("fits"))
+            self._count(done)
+            m.lag.labels(factory=jobs.calendar.id).set(
+                (now - jobs.anomalies.scored_until_ms) / 1000
+            )
+            if now >= jobs.kpi_due_ms:
+                stage = "kpis"
+                done = jobs.kpis.run(types, now, settled, s.kpi_horizon_h)
+                jobs.kpi_due_ms = now + int(s.kpi_every_s * 1000)
+                for why in ("first", "late", "open"):
+                    m.kpi_shifts.labels(why=why).inc(done.pop(why))
+                self._count(done)
+        except (QueryError, WriteError) as exc:
+            m.errors.labels(stage=stage).inc()
+            log.error(kv("pass_failed", factory=jobs.calendar.id, stage=stage, error=str(exc)))
+
+    def _count(self, done: dict[str, int]) -> None:
+        self.metrics.alarms.inc(done.pop("new_alarms", 0))
+        for measurement, n in done.items():
+            self.metrics.points.labels(measurement=measurement).inc(n)
