@@ -44,14 +44,23 @@ def forward_fill(values: np.ndarray) -> np.ndarray:
     return np.take_along_axis(v, index, axis=-1)
 
 
-def _steps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forward-filled series, its raw step to each sample, and the valid-sample mask."""
-    v = np.asarray(values, dtype=np.float64)
-    filled = forward_fill(v)
-    step = np.zeros_like(filled)
-    step[..., 1:] = filled[..., 1:] - filled[..., :-1]
+def _compressed_steps(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Valid samples (row-major), their steps from the row's previous one, their rows.
+
+    The step of a row's first valid sample is 0. Working on the valid samples only (one
+    boolean compress) makes a gap need no forward fill: the previous valid sample is
+    simply the previous element.
+    """
+    n = v.shape[-1] if v.ndim else 1
     valid = ~np.isnan(v)
-    return filled, step, valid
+    kept = v[valid]
+    step = np.zeros_like(kept)
+    np.subtract(kept[1:], kept[:-1], out=step[1:])
+    per_row = valid.reshape(-1, n).sum(axis=1)
+    row = np.repeat(np.arange(len(per_row)), per_row)
+    starts = (np.cumsum(per_row) - per_row)[per_row > 0]
+    step[starts] = 0.0
+    return kept, step, row
 
 
 def counter_delta(values: np.ndarray) -> np.ndarray:
@@ -80,9 +89,19 @@ def counter_delta(values: np.ndarray) -> np.ndarray:
     >>> counter_delta(np.array([[5.0, np.nan, np.nan, 9.0, 2.0]])).tolist()
     [[0.0, 0.0, 0.0, 4.0, 2.0]]
     """
-    filled, step, valid = _steps(values)
-    delta = np.where(step < 0, filled, step)
-    return np.where(valid & ~np.isnan(delta), delta, 0.0)
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return np.zeros_like(v)
+    if not np.isnan(v).any():  # the common case: no copy of the valid samples
+        out = np.zeros_like(v)
+        np.subtract(v[..., 1:], v[..., :-1], out=out[..., 1:])
+        np.copyto(out, v, where=out < 0)
+        return out
+    kept, step, _ = _compressed_steps(v)
+    np.copyto(step, kept, where=step < 0)
+    out = np.zeros_like(v)
+    out[~np.isnan(v)] = step
+    return out
 
 
 def count_resets(values: np.ndarray) -> np.ndarray:
@@ -93,9 +112,13 @@ def count_resets(values: np.ndarray) -> np.ndarray:
     >>> count_resets(np.array([[1.0, 5.0, np.nan, 2.0], [1.0, 2.0, 3.0, 4.0]])).tolist()
     [1, 0]
     """
-    _, step, valid = _steps(values)
-    with np.errstate(invalid="ignore"):
-        return np.count_nonzero(valid & (step < 0), axis=-1)
+    v = np.asarray(values, dtype=np.float64)
+    rows = int(np.prod(v.shape[:-1])) if v.ndim > 1 else 1
+    if v.size == 0:
+        return np.zeros(v.shape[:-1], dtype=np.int64)
+    _, step, row = _compressed_steps(v)
+    counts = np.bincount(row[step < 0], minlength=rows)
+    return counts.reshape(v.shape[:-1]) if v.ndim > 1 else counts[0]
 
 
 def counter_increase(first: np.ndarray, maximum: np.ndarray, last: np.ndarray) -> np.ndarray:

@@ -96,3 +96,16 @@ def test_window_sums_and_window_of():
     assert sums.tolist() == [[3.0, 9.0]]
     idx = window_of(ts, np.array([0, 180_000]), np.array([180_000, 300_000]))
     assert idx.tolist() == [0, 0, 0, 1, 1, -1]
+
+
+def test_window_sums_edge_cases():
+    ts = np.arange(4) * 60_000
+    v = np.array([[1.0, 2.0, 4.0, 8.0], [1.0, 1.0, 1.0, 1.0]])
+    # Overlapping windows (cumulative-sum path): [0, 3 min) = 7, [1 min, 4 min) = 14.
+    over = window_sums(v, ts, np.array([0, 60_000]), np.array([180_000, 240_000]))
+    assert over[0].tolist() == [7.0, 14.0]
+    # A window past the data, an empty one, and one before it (reduceat path).
+    got = window_sums(
+        v, ts, np.array([-60_000, 60_000, 120_000]), np.array([60_000, 60_000, 10**9])
+    )
+    assert got.tolist() == [[1.0, 0.0, 12.0], [1.0, 0.0, 2.0]]
