@@ -13,7 +13,8 @@ machine, time step and signal are computed over the trailing ``window`` samples 
 
 :class:`sklearn.ensemble.IsolationForest` is trained on a seeded subsample of those rows.
 Its ``score_samples`` (lower = more abnormal) is calibrated against the training rows into
-a deviation in robust sds, ``dev = max((median_train - s) / (1.4826 MAD_train), 0)``.
+a deviation in robust sds, ``dev = max((median_train - s) / tail_scale, 0)``, where the
+tail scale puts the training 99.5 % quantile at 2.576 sds, as for normal data.
 An isolation forest hardly notices a point far out in ONE of many features (random
 feature choice: a 26-sd shift of one window mean moved its score by ~1.5 sds in our test),
 so a guard statistic ``g = max_j |f_j - med_j| / (1.4826 MAD_j)`` over the features is
@@ -40,9 +41,14 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from analytics.detectors.base import Detector
-from analytics.detectors.robust import MAD_TO_SD, robust_baseline
+from analytics.detectors.robust import MAD_TO_SD, check_machines, robust_baseline
 
 __all__ = ["ForestDetector", "window_features"]
+
+#: Training quantile of the forest and guard statistics that maps to TAIL_SDS sds.
+TAIL_QUANTILE = 0.995
+#: Phi^-1(0.995): where the same quantile of a normal statistic lies.
+TAIL_SDS = 2.576
 
 
 def _trailing_sum(a: np.ndarray, w: int) -> np.ndarray:
@@ -105,7 +111,7 @@ class ForestDetector(Detector):
     feature_center_, feature_scale_ : ndarray of shape (3d,)
         Median and robust sd of each training feature.
     calibration_ : ndarray of shape (2, 2)
-        Median and robust sd of the training forest score and guard statistic.
+        Median and tail scale of the training forest score and guard statistic.
     """
 
     def __init__(
@@ -126,6 +132,7 @@ class ForestDetector(Detector):
         self.random_state = random_state
 
     def _features(self, panel: np.ndarray) -> np.ndarray:
+        check_machines(panel, self.center_)
         z = (panel - self.center_[:, None]) / self.scale_[:, None]
         return window_features(z.astype(np.float64), self.window)
 
@@ -172,6 +179,11 @@ class ForestDetector(Detector):
 
 
 def _location_scale(stat: np.ndarray) -> tuple[float, float]:
-    """Median and scaled MAD (floored) of a training statistic."""
+    """Median and tail scale of a training statistic: its 99.5 % quantile sits at 2.576 sds.
+
+    Calibrating on the upper tail, not on the MAD, matters for skewed statistics such as
+    a maximum over features: the MAD of the core would put ~3 % of normal rows above the
+    alarm threshold.
+    """
     loc = float(np.median(stat))
-    return loc, max(MAD_TO_SD * float(np.median(np.abs(stat - loc))), 1e-6)
+    return loc, max((float(np.quantile(stat, TAIL_QUANTILE)) - loc) / TAIL_SDS, 1e-6)

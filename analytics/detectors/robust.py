@@ -39,7 +39,7 @@ import numpy as np
 
 from analytics.detectors.base import Detector, as_panel, from_panel, to_unit_score
 
-__all__ = ["MAD_TO_SD", "RobustZ", "cusum", "robust_baseline"]
+__all__ = ["MAD_TO_SD", "RobustZ", "check_machines", "cusum", "robust_baseline"]
 
 #: 1 / Phi^-1(3/4): scales a MAD to the sd of normal data.
 MAD_TO_SD = 1.4826
@@ -60,6 +60,15 @@ def robust_baseline(panel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         center = np.nanmedian(panel, axis=1)
         mad = np.nanmedian(np.abs(panel - center[:, None]), axis=1)
     return center, MAD_TO_SD * mad
+
+
+def check_machines(panel: np.ndarray, per_machine: np.ndarray) -> None:
+    """Raise ValueError unless ``panel`` (M, T, d) has the M machines of the fitted baseline."""
+    if panel.shape[0] != per_machine.shape[0]:
+        raise ValueError(
+            f"X holds {panel.shape[0]} machines, the detector was fitted on "
+            f"{per_machine.shape[0]}: each machine has its own baseline, keep the same order"
+        )
 
 
 def cusum(z: np.ndarray, k: float, axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +161,7 @@ class RobustZ(Detector):
         """Signed z per sample and signal, the shape of ``X`` ((n,), (n, d) or (M, T, d))."""
         self._check_fitted()
         panel = as_panel(X)
+        check_machines(panel, self.center_)
         dtype = panel.dtype
         center = self.center_.astype(dtype)[:, None]
         inv = (1.0 / self._denominator()).astype(dtype)[:, None]
@@ -174,6 +184,7 @@ class RobustZ(Detector):
         ``score_samples``).
         """
         m, t, d = panel.shape
+        check_machines(panel, self.center_)
         dtype = np.result_type(panel.dtype, np.float32)
         center = self.center_.astype(dtype)[:, None]
         inv = (1.0 / self._denominator()).astype(dtype)[:, None]

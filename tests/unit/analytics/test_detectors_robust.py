@@ -97,3 +97,11 @@ def test_vectorised_streaming_scores_each_machine() -> None:
 def test_bad_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="mode"):
         RobustZ(mode="median").fit(np.zeros(10))
+
+
+def test_scoring_other_machines_than_fitted_is_an_error() -> None:
+    det = RobustZ().fit(np.zeros((3, 50, 1)))
+    with pytest.raises(ValueError, match="fitted on 3"):
+        det.anomaly_score(np.zeros((2, 10, 1)))
+    with pytest.raises(ValueError, match="fitted on 3"):
+        det.zscores(np.zeros((10, 1)))
