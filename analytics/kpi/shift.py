@@ -308,8 +308,15 @@ def _stenter(ctx: _Context, nominal: np.ndarray) -> dict[str, np.ndarray]:
 def _batch_values(
     panel: Panel, batches: dye.Batches, rows: np.ndarray, mask: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per-batch kg, meter increases and ramp error sums over each batch's span."""
+    """Per-batch kg, meter increases and ramp error sums over each batch's span.
+
+    Meter increases are NaN for a batch the panel does not cover from start to end
+    (a part of the batch's water would be missing from its L/kg).
+    """
     ts, lo, hi = panel.ts_ms, batches.start_ms, batches.end_ms
+    end_of_panel = ts[-1] + panel.step_ms if len(ts) else 0
+    with np.errstate(invalid="ignore"):
+        covered = (lo >= ts[0]) & (hi <= end_of_panel) if len(ts) else np.zeros(len(lo), bool)
     kg_field = panel["batch_kg"]
     kg_sum = dye.span_sums(kg_field, ts, rows, lo, hi)
     kg_n = dye.span_sums(~np.isnan(kg_field), ts, rows, lo, hi)
@@ -319,7 +326,7 @@ def _batch_values(
     meters = (("water_l", "water_l_total"), ("steam_kg", "steam_kg_total"))
     for name, meter in (*meters, ("kwh", "energy_kwh_total")):
         total = dye.span_sums(increase(panel, meter), ts, rows, lo, hi)
-        out[name] = total if meter in panel.values else np.full(len(rows), np.nan)
+        out[name] = np.where(covered, total, np.nan) if meter in panel.values else np.nan + total
     out["err2"] = dye.span_sums(np.where(use, err * err, 0.0), ts, rows, lo, hi)
     out["err_n"] = dye.span_sums(use, ts, rows, lo, hi)
     return out

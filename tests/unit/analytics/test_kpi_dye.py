@@ -140,3 +140,13 @@ def test_batch_without_known_start_or_end_has_no_cycle_time():
     )
     b = dye.batch_table(ev)
     assert np.isnan(b.cycle_s).all()  # x started before the data; y is still running
+
+
+def test_batch_not_covered_by_the_panel_has_no_utilities():
+    # The panel starts at minute 5, after b1 was loaded (minute 1): b1's water is partly
+    # missing, so its L/kg is undefined; b2 (80-125 min) is covered.
+    full = panel()
+    cut = Panel(["d1"], full.ts_ms[5:], M, {k: v[:, 5:] for k, v in full.values.items()})
+    t = dye_batch_kpis(cut, records())
+    assert np.isnan(t["water_l_per_kg"][0])
+    assert t["water_l_per_kg"][1] == pytest.approx(2.5)
