@@ -30,7 +30,8 @@ Shapes of ``X`` (floats, NaN = missing sample):
 
 Internally everything is a panel: :func:`as_panel` turns ``(n,)`` into ``(1, n, 1)`` and
 ``(n, d)`` into ``(1, n, d)``. Detectors whose samples are *time steps of a hall* (see
-:class:`~analytics.detectors.hall.HallDetector`) return ``(T,)`` instead of ``(M, T)``.
+:class:`~analytics.detectors.hall.HallDetector`, ``per_time = True``) take ``(M, T)`` or
+``(M, T, d)`` (a single series means nothing to them) and return ``(T,)``.
 
 Streaming shapes: ``update(x)`` / ``score(x)`` take one time step ``(M, d)`` (or ``(M,)``
 for d = 1); ``learn_one(x)`` / ``score_one(x)`` take ``(d,)`` or a scalar (M = 1).
@@ -150,7 +151,7 @@ class Detector(BaseEstimator):
     # -- batch (scikit-learn) -------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> Detector:
         """Learn the normal behaviour from ``X`` (shapes in the module docstring)."""
-        panel = as_panel(X)
+        panel = self._as_panel(X)
         self.n_features_in_ = panel.shape[2]
         self._fit(panel)
         return self
@@ -158,7 +159,7 @@ class Detector(BaseEstimator):
     def deviation(self, X: Any) -> np.ndarray:
         """Raw deviation in robust sds, >= 0, higher = more abnormal (per sample)."""
         self._check_fitted()
-        panel = as_panel(X)
+        panel = self._as_panel(X)
         if panel.shape[2] != self.n_features_in_:
             raise ValueError(f"X has {panel.shape[2]} features, fitted on {self.n_features_in_}")
         dev = self._deviation(panel)
@@ -195,6 +196,12 @@ class Detector(BaseEstimator):
     def score_one(self, x: Any) -> float:
         """River-style ``score_one``: anomaly score in [0, 1] of one sample, HIGHER = worse."""
         return float(self.score(np.atleast_1d(np.asarray(x, dtype=np.float64))[None, :])[0])
+
+    def _as_panel(self, X: Any) -> np.ndarray:
+        """:func:`as_panel`, except that a 2-D ``X`` of a per-time detector is (M, T)."""
+        if self.per_time and np.ndim(X) == 2:
+            return as_panel(np.asarray(X)[..., None])
+        return as_panel(X)
 
     # -- hooks ----------------------------------------------------------------------------
     def _fit(self, panel: np.ndarray) -> None:

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import clone
 
-from analytics.detectors.base import Detector, as_panel, to_unit_score
+from analytics.detectors.base import Detector, to_unit_score
 from analytics.detectors.robust import MAD_TO_SD, RobustZ
 
 __all__ = ["HallDetector"]
@@ -140,7 +140,7 @@ class HallDetector(Detector):
         signal) is at least ``z_involved`` in the direction the hall deviates.
         """
         self._check_fitted()
-        panel = as_panel(X)
+        panel = self._as_panel(X)
         signed = self._signed(panel)  # (T, d)
         alarmed = to_unit_score(np.abs(signed)) >= threshold
         z = self._z(panel)

@@ -105,13 +105,21 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def instrument_features(z: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
+def instrument_features(
+    z: np.ndarray, ref: np.ndarray | None = None, running: np.ndarray | None = None
+) -> np.ndarray:
     """Features (:data:`FEATURES`) of standardised windows ``z`` (N, w) -> (N, 9).
 
     ``ref`` (N, w) is the standardised reference; None means a normal reference.
+    ``running`` (N, w) bool marks the samples taken while the machine ran: the others
+    are ignored (a stopped machine's sensor may legitimately read flat or nothing).
     All-missing windows give 0 for every feature but ``nan_frac``.
     """
-    valid = ~np.isnan(z)
+    if running is not None:
+        missing = np.sum(np.isnan(z) & running, axis=1) / np.maximum(running.sum(axis=1), 1)
+        z = np.where(running, z, np.nan)
+    else:
+        missing = np.isnan(z).mean(axis=1)
     d = np.diff(z, axis=1)
     pair = ~np.isnan(d)
     n_pair = np.maximum(pair.sum(axis=1), 1)
@@ -124,7 +132,7 @@ def instrument_features(z: np.ndarray, ref: np.ndarray | None = None) -> np.ndar
         sd = np.nanstd(z, axis=1)
     level, trend = _level_trend(z)
     ref_level, ref_trend = _level_trend(ref) if ref is not None else (0 * level, 0 * level)
-    feats = [1 - valid.mean(axis=1), repeat, spike, np.abs(level), np.sign(level) * trend]
+    feats = [missing, repeat, spike, np.abs(level), np.sign(level) * trend]
     feats += [jump, sd, np.sign(level) * ref_level, np.sign(level) * ref_trend]
     return np.nan_to_num(np.stack(feats, axis=1), nan=0.0)
 
@@ -238,25 +246,42 @@ class InstrumentClassifier(BaseEstimator):
         center, scale = robust_baseline(np.atleast_2d(np.asarray(X, dtype=np.float64))[..., None])
         return center[:, 0], np.fmax(scale[:, 0], self.min_scale)
 
-    def _windows(self, X: np.ndarray, baseline: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    def _windows(
+        self, X: np.ndarray, baseline: tuple[np.ndarray, np.ndarray] | None, run: np.ndarray
+    ) -> np.ndarray:
         v = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        center, scale = baseline if baseline is not None else self._baseline(v)
+        center, scale = (
+            baseline if baseline is not None else self._baseline(np.where(run, v, np.nan))
+        )
         n_w = v.shape[1] // self.window
         z = (v[:, : n_w * self.window] - center[:, None]) / scale[:, None]
         return z.reshape(v.shape[0] * n_w, self.window)
 
-    def predict_proba(self, X: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        X: np.ndarray,
+        reference: np.ndarray | None = None,
+        running: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Class probabilities per sensor and window, (M, n_windows, len(classes_)).
 
-        ``X`` (M, T) holds one sensor per row (NaN = missing while running; blank samples
-        of a stopped machine beforehand if they should not count as dropout). The optional
-        ``reference`` (M, T) holds each sensor's coupled signal or its peers' median.
+        ``X`` (M, T) holds one sensor per row, NaN = missing. The optional ``reference``
+        (M, T) holds each sensor's coupled signal or its peers' median. The optional
+        ``running`` (M, T) bool marks samples taken while the machine ran; windows in
+        which it ran less than a fifth of the time are "normal" with probability 1.
+        A trailing partial window is not classified.
         """
+        v = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        run = np.ones(v.shape, dtype=bool) if running is None else np.asarray(running, bool)
         base = None if self.center_ is None else (self.center_, self.scale_)
-        z = self._windows(X, base)
-        ref = None if reference is None else self._windows(reference, None)
-        proba = self.model_.predict_proba(instrument_features(z, ref))
-        return proba.reshape(np.atleast_2d(X).shape[0], -1, proba.shape[1])
+        z = self._windows(v, base, run)
+        ref = None if reference is None else self._windows(reference, None, run)
+        n_w = v.shape[1] // self.window
+        run_w = run[:, : n_w * self.window].reshape(-1, self.window)
+        proba = self.model_.predict_proba(instrument_features(z, ref, run_w))
+        idle = run_w.mean(axis=1) < 0.2
+        proba[idle] = self.classes_ == "normal"
+        return proba.reshape(v.shape[0], n_w, proba.shape[1])
 
     @property
     def classes_(self) -> np.ndarray:
@@ -264,8 +289,11 @@ class InstrumentClassifier(BaseEstimator):
         return self.model_.classes_
 
     def predict(
-        self, X: np.ndarray, reference: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        reference: np.ndarray | None = None,
+        running: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(labels (M, n_windows) str, confidence (M, n_windows) in [0, 1])."""
-        proba = self.predict_proba(X, reference)
+        proba = self.predict_proba(X, reference, running)
         return self.classes_[proba.argmax(axis=2)], proba.max(axis=2)

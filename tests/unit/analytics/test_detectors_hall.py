@@ -67,3 +67,12 @@ def test_precomputed_z_input_matches_values_input() -> None:
     from_values = HallDetector().fit(x[:, :300]).anomaly_score(x[:, 300:])
     from_z = HallDetector(input_kind="z").fit(base.zscores(x[:, :300]))
     np.testing.assert_allclose(from_z.anomaly_score(base.zscores(x[:, 300:])), from_values)
+
+
+def test_a_two_dimensional_input_is_machines_by_time() -> None:
+    x = _air(5)
+    test = x[:, 300:].copy()
+    test[:, 50:] -= 5 * SD
+    det = HallDetector().fit(x[:, :300, 0])
+    np.testing.assert_array_equal(det.anomaly_score(test[..., 0]), det.anomaly_score(test))
+    assert det.involved(test[..., 0]).shape == (10, 300)

@@ -81,6 +81,22 @@ def test_seeded_clone_and_pickle_reproduce_predictions(clf) -> None:
     np.testing.assert_allclose(proba.sum(axis=2), 1.0)
 
 
+def test_a_stopped_machine_is_neither_stuck_nor_dropout(clf) -> None:
+    x, _ = _sensors(6)
+    running = np.ones(x.shape, dtype=bool)
+    running[0, 60:120] = False  # machine 0 stopped: its sensor reads a flat 20 degC
+    x[0, 60:120] = 20.0
+    running[1, 120:] = False  # machine 1 stopped: its gateway sends nothing
+    x[1, 120:] = np.nan
+    x[2, 130:140] = x[2, 130]  # machine 2 runs but the sensor freezes ...
+    x[2, 140:] = np.nan  # ... then drops out
+    labels, confidence = clf.fit(x[:, :60]).predict(x, running=running)
+    assert labels[0, 1] == "normal" and labels[1, 2] == "normal"
+    assert confidence[1, 2] == 1.0
+    assert labels[2, 2] in ("stuck", "dropout")
+    assert InstrumentClassifier(n_per_class=100).fit(x[:, :60]).predict(x)[0][0, 1] != "normal"
+
+
 def test_counter_resets_find_counters_going_backwards() -> None:
     picks = np.array([[10.0, 20.0, 30.0, 5.0, 15.0], [1.0, np.nan, 0.5, 0.5, 0.7]])
     assert counter_resets(picks).tolist() == [
