@@ -179,8 +179,8 @@ def nominal_speed(panel: Panel, name: str, nominal: float | np.ndarray | None = 
     """Target speed per machine (M,): ``nominal`` when given, else a running-speed p95.
 
     The default is the 95th percentile (linear interpolation) of ``panel[name]`` over
-    the buckets whose ``state_code`` is RUN and speed > 0; NaN for a machine that never
-    ran.
+    the buckets whose ``state_code`` is RUN (when the panel has it) and speed > 0; NaN
+    for a machine that never ran.
 
     >>> p = Panel(["a"], np.arange(3), 1, {"speed_rpm": np.array([[700.0, 800.0, 0.0]]),
     ...                                    "state_code": np.array([[1.0, 1.0, 2.0]])})
@@ -192,7 +192,9 @@ def nominal_speed(panel: Panel, name: str, nominal: float | np.ndarray | None = 
         return np.broadcast_to(np.asarray(nominal, dtype=np.float64), (m,)).copy()
     speed = panel[name]
     with np.errstate(invalid="ignore"):
-        use = (panel["state_code"] == RUN) & (speed > 0)
+        use = speed > 0
+    if "state_code" in panel.values:
+        use &= panel["state_code"] == RUN
     ordered = np.sort(np.where(use, speed, np.nan), axis=1)  # NaN sort last
     n = use.sum(axis=1)
     pos = NOMINAL_QUANTILE * np.maximum(n - 1, 0)
