@@ -232,6 +232,8 @@ class RobustZ(Detector):
         if self.mode == "cusum" and hasattr(self, "cusum_up_"):
             up, down = self._next_cusum(z)
             dev = np.fmax(dev, np.maximum(up, down) / self.cusum_scale)
+        if hasattr(self, "count_"):  # still warming up from scratch: no evidence yet
+            dev = np.where(self.count_ < self.warmup, np.nan, dev)
         return np.nan_to_num(np.fmax.reduce(dev, axis=1), nan=0.0)
 
     def _update(self, step: np.ndarray) -> None:

@@ -68,9 +68,13 @@ def test_cusum_catches_a_slow_drift_the_level_mode_misses() -> None:
 
 
 def test_streaming_from_scratch_learns_the_baseline() -> None:
-    det = RobustZ()
+    det = RobustZ(warmup=30)
+    early = []
     for x in np.random.default_rng(8).normal(20.0, 2.0, 2000):
+        early.append(det.score_one(x))
         det.learn_one(x)
+    assert max(early[:30]) == 0.0  # no baseline yet: no evidence, no alarm
+    assert np.mean(np.array(early[100:]) >= 0.5) < 0.01
     assert det.center_[0, 0] == pytest.approx(20.0, abs=0.3)
     assert det.scale_[0, 0] == pytest.approx(2.0, rel=0.2)
 
