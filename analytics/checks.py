@@ -9,7 +9,9 @@ through every check, with test ids ``"{detector}:{check}"``.
 The data are seeded: a panel of machines with two coupled signals around a working point
 (vibration in mm/s, bearing temperature in degC) with autocorrelated noise, into which
 :func:`faulty_panel` injects a step, a slow drift and spikes on single machines, or a
-shift of the whole hall for detectors whose samples are time steps.
+shift of the whole hall for detectors whose samples are time steps; and
+:func:`simulator_panel`, 6 h of the simulator's air-jet looms (vibration, warp tension,
+60-s buckets, stopped looms blanked) with a step and a drift injected.
 
 Example
 -------
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -30,13 +33,24 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from analytics.detectors.base import Detector
+from analytics.simdata import simulate
+from millwatch.contract import STATES
 
-__all__ = ["FaultData", "check_estimator", "faulty_panel", "normal_panel", "yield_checks"]
+__all__ = [
+    "FaultData",
+    "check_estimator",
+    "faulty_panel",
+    "normal_panel",
+    "simulator_panel",
+    "yield_checks",
+]
 
 Check = Callable[[Detector], None]
 
 #: Machines, training and test lengths of the check data.
 M, T_TRAIN, T_TEST = 6, 400, 300
+#: State code of a running machine.
+RUN = STATES["RUN"]
 
 
 class FaultData(NamedTuple):
@@ -179,6 +193,61 @@ def check_fault_scores_higher(detector: Detector) -> None:
         assert auc > 0.8, f"ROC-AUC {auc:.3f} with seed {seed}"
 
 
+@cache
+def _simulated_looms(seed: int) -> np.ndarray:
+    """6 h of the default scenario's air-jet looms in 60-s buckets, (M, T, 2), seeded.
+
+    Signals: ``vib_rms_mm_s`` and ``warp_tension_kn``, NaN while a loom is not running.
+    """
+    run = simulate(
+        "default", days=0.25, step_s=10, faults=False, factories=["f01"], seed=seed, progress=None
+    )
+    panel = run.panels("f01")["loom_airjet"]
+    x = np.stack([panel["vib_rms_mm_s"], panel["warp_tension_kn"]], axis=2)
+    x[panel["state_code"] != RUN] = np.nan
+    return x
+
+
+def simulator_panel(seed: int = 3, hall: bool = False) -> FaultData:
+    """The first 3 h of :func:`_simulated_looms` as training, faults injected in the rest.
+
+    Per machine: looms 0-2 step +6 sds in vibration half-way, looms 3-5's warp tension
+    drifts to +10 sds (sds per loom from its training span). Hall: every loom's vibration
+    rises by 4 sds in the last third.
+    """
+    x = _simulated_looms(seed)
+    half = x.shape[1] // 2
+    train, test = x[:, :half], x[:, half:].copy()
+    with np.errstate(invalid="ignore"):
+        sd = np.nanstd(train, axis=1)
+    n = test.shape[1]
+    if hall:
+        labels = np.zeros(n, dtype=bool)
+        labels[2 * n // 3 :] = True
+        test[:, labels, 0] += 4 * sd[:, :1]
+        return FaultData(train, test, labels)
+    labels = np.zeros(test.shape[:2], dtype=bool)
+    test[0:3, n // 2 :, 0] += 6 * sd[0:3, :1]
+    labels[0:3, n // 2 :] = True
+    test[3:6, n // 3 :, 1] += np.linspace(0.0, 10.0, n - n // 3) * sd[3:6, 1:]
+    labels[3:6, n // 3 :] = True
+    return FaultData(train, test, labels)
+
+
+def check_fault_on_simulator_stream(detector: Detector) -> None:
+    """Faults injected into seeded simulator looms score higher: ROC-AUC > 0.8.
+
+    Samples of stopped looms (all signals NaN) are left out of the ROC.
+    """
+    data = simulator_panel(hall=detector.per_time)
+    score = clone(detector).fit(data.train).anomaly_score(data.test)
+    seen = slice(None) if detector.per_time else ~np.isnan(data.test).all(axis=2)
+    labels, score = data.labels[seen], score[seen]
+    assert score[labels].mean() > score[~labels].mean() + 0.3
+    auc = roc_auc_score(labels, score)
+    assert auc > 0.8, f"ROC-AUC {auc:.3f} on the simulator stream"
+
+
 def yield_checks(detector: Detector) -> Iterator[Check]:
     """The checks that apply to ``detector`` (batch ~ stream only for streaming ones)."""
     yield check_init_stores_params
@@ -190,6 +259,7 @@ def yield_checks(detector: Detector) -> Iterator[Check]:
     if detector.streaming:
         yield check_batch_matches_stream
     yield check_fault_scores_higher
+    yield check_fault_on_simulator_stream
 
 
 def check_estimator(detector: Detector) -> None:
