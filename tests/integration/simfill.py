@@ -41,6 +41,7 @@ def fill(
     *,
     scenario: str = "default",
     seed: int = 1,
+    address_factory: str | None = None,
     faults: bool = True,
     flush_every: int = 600,
     hold_back: tuple[int, int] | None = None,
@@ -56,6 +57,7 @@ def fill(
         seed=seed,
         faults=faults,
         end_ms=start_ms + seconds * 1000,
+        address_factory=address_factory,
     )
     filled = Filled()
     pending: list[list[Any]] = []
@@ -63,7 +65,7 @@ def fill(
         pending.append(fleet.step(start_ms + tick * 1000))
         if len(pending) == flush_every or tick == seconds - 1:
             held = hold_back is not None and hold_back[0] <= pending[0][0].ts_ms < hold_back[1]
-            _flush(store, factory, pending, filled, held)
+            _flush(store, address_factory or factory, pending, filled, held)
             pending = []
     return filled
 
