@@ -25,6 +25,9 @@ STATUS_COLUMNS = (
     ("rejected", "messages_rejected_total"),
     ("retries", "write_retries_total"),
     ("unacked", "unacked"),
+    ("shift_kpis", "kpi_shifts_computed_total"),
+    ("scored", "points_written_anomaly_total"),
+    ("alarms", "alarms_raised_total"),
 )
 
 
@@ -44,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--influx-port", type=int, default=18086, help="port of the InfluxDB it starts")
     up.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    up.add_argument(
+        "--analytics-every", type=float, default=60.0, help="seconds between analytics passes"
+    )
+    up.add_argument(
+        "--analytics-min-train-hours",
+        type=float,
+        default=1.0,
+        help="history the anomaly monitor needs before it scores",
+    )
     sim = commands.add_parser("simulate", help="backfill a scenario's history into a broker")
     sim.add_argument("--scenario", default="default")
     sim.add_argument("--days", type=float, default=7.0)
@@ -53,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--state-dir", type=Path, default=Path(".millwatch"))
     sim.add_argument("--status-every", type=float, default=5.0)
-    for name, module in (("gateway", "gateway"), ("ingest", "ingest")):
+    evaluate = commands.add_parser(
+        "eval", help="score anomaly detectors on simulated faults (see --help)", add_help=False
+    )
+    evaluate.add_argument("args", nargs=argparse.REMAINDER)
+    for name, module in (("gateway", "gateway"), ("ingest", "ingest"), ("analytics", "analytics")):
         sub = commands.add_parser(name, help=f"run one {name} (python -m {module})")
         sub.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -91,6 +107,8 @@ def run_up(args: argparse.Namespace) -> int:
         mqtt_port=args.mqtt_port,
         influx_port=args.influx_port,
         ingest_workers=args.ingest_workers,
+        analytics_every_s=args.analytics_every,
+        analytics_min_train_h=args.analytics_min_train_hours,
     )
     stack = Stack(config)
 
@@ -156,11 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``millwatch`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per status scrape otherwise
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:  # its own parser, --help included
+        from analytics.evaluation import main as evaluate  # noqa: PLC0415 - heavy, eval only
+
+        return evaluate(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "up":
         return run_up(args)
     if args.command == "simulate":
         return run_simulate(args)
+
     sys.argv = [args.command, *args.args]
     runpy.run_module(args.command, run_name="__main__")
     return 0

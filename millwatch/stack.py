@@ -51,6 +51,8 @@ class StackConfig:
     mqtt_port: int = 18830
     influx_port: int = 18086
     ingest_workers: int = 1
+    analytics_every_s: float = 60.0
+    analytics_min_train_h: float = 1.0
 
 
 @dataclass
@@ -75,9 +77,9 @@ class ServiceProcess:
             for sample in family.samples:
                 if sample.name.endswith(("_created", "_bucket")):
                     continue
-                name = sample.name.removeprefix("millwatch_gateway_").removeprefix(
-                    "millwatch_ingest_"
-                )
+                name = sample.name
+                for prefix in ("millwatch_gateway_", "millwatch_ingest_", "millwatch_analytics_"):
+                    name = name.removeprefix(prefix)
                 totals[name] = totals.get(name, 0.0) + sample.value
         return totals
 
@@ -94,7 +96,7 @@ class Stack:
     backfill_s: int = 0
 
     def start(self) -> None:
-        """Start the servers (unless given by URL) and the ingest workers."""
+        """Start the servers (unless given by URL), the ingest workers and analytics."""
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.scenario = load_scenario(cfg.scenario)
@@ -111,6 +113,28 @@ class Stack:
                 "MILLWATCH_INGEST_METRICS_PORT": str(port),
             }
             self._spawn(f"ingest-{worker}", ["-m", "ingest"], env, port)
+        self._start_analytics(influx_url)
+
+    def _start_analytics(self, influx_url: str) -> None:
+        """One analytics worker for every scenario factory (their calendars in a file)."""
+        cfg = self.config
+        tables = []
+        for f in self.scenario.factories:
+            keys = {"id": f.id, "timezone": f.timezone, "shifts": f.shifts}
+            keys["shift_start"] = f.shift_start
+            tables += ["[[factories]]", *(f"{k} = {_toml(v)}" for k, v in keys.items()), ""]
+        path = cfg.state_dir / "analytics-factories.toml"
+        path.write_text("\n".join(tables))
+        port = free_port()
+        env = {
+            "MILLWATCH_ANALYTICS_INFLUX_URL": influx_url,
+            "MILLWATCH_ANALYTICS_FACTORIES_FILE": str(path),
+            "MILLWATCH_ANALYTICS_CLUSTER": self.scenario.cluster,
+            "MILLWATCH_ANALYTICS_METRICS_PORT": str(port),
+            "MILLWATCH_ANALYTICS_INTERVAL_S": str(cfg.analytics_every_s),
+            "MILLWATCH_ANALYTICS_MIN_TRAIN_H": str(cfg.analytics_min_train_h),
+        }
+        self._spawn("analytics", ["-m", "analytics"], env, port)
 
     def attach(self, mqtt_url: str) -> None:
         """Use a running broker (with its ingest) for gateways only; start nothing else."""

@@ -21,9 +21,13 @@ def _series(influx_url: str, db: str, q: str) -> list[dict]:
         return []
 
 
-def _count_rows(influx_url: str, db: str, measurement: str) -> int:
-    series = _series(influx_url, db, f"SELECT count(seq) FROM {measurement}")
+def _count(influx_url: str, db: str, q: str) -> int:
+    series = _series(influx_url, db, q)
     return int(series[0]["values"][0][1]) if series else 0
+
+
+def _count_rows(influx_url: str, db: str, measurement: str) -> int:
+    return _count(influx_url, db, f"SELECT count(seq) FROM {measurement}")
 
 
 def _count_gateway_metrics(influx_url: str) -> int:
@@ -76,6 +80,10 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         str(influx_port),
         "--status-every",
         "2",
+        "--analytics-every",
+        "3",
+        "--analytics-min-train-hours",
+        "0.05",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWATCH_")}
     up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -95,6 +103,24 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         while time.monotonic() < deadline + 30 and _count_gateway_metrics(influx_url) < 2:
             time.sleep(1)
         assert _count_gateway_metrics(influx_url) >= 2, "gateway self-metrics did not land"
+        # Analytics: shift KPIs per loom, anomaly scores, and the cluster roll-up.
+        found = {}
+        while time.monotonic() < deadline + 90 and len(found) < 3:
+            found = {
+                name: n
+                for name, n in (
+                    ("kpi", _count(influx_url, "f_f01", "SELECT count(oee) FROM kpi_shift")),
+                    ("score", _count(influx_url, "f_f01", "SELECT count(score) FROM anomaly")),
+                    (
+                        "rollup",
+                        _count(influx_url, "cluster_kpi", "SELECT count(oee) FROM factory_kpi"),
+                    ),
+                )
+                if n
+            }
+            time.sleep(1)
+        assert set(found) == {"kpi", "score", "rollup"}, f"analytics wrote only {found}"
+        assert found["kpi"] >= 5, "one shift KPI row per loom"
         time.sleep(2.5)  # one more status line
     finally:
         up.send_signal(signal.SIGINT)
@@ -104,6 +130,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
     exported = (tmp_path / "state" / "gateways" / "f01" / "labels-backfill.jsonl").read_text()
     assert '"fault_type":"sensor_spike"' in exported, "the backfill's labels were not exported"
     assert "ingest-0" in output and "gateway-f01" in output and "gateway-f02" in output
+    assert "analytics" in output and "shift_kpis=" in output, output
     assert "lines=" in output and "published=" in output, output
     assert "rejected=0" in output, output
     assert _processes_mentioning(str(tmp_path)) == [], "processes left running"
