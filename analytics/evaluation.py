@@ -164,11 +164,13 @@ def match(
     halls: Mapping[str, str],
     *,
     grace_ms: int = H_MS,
+    bucket_ms: int = 60_000,
 ) -> Match:
     """Match alarms (``machine``, ``start_ms``, ``kind``, optional ``machines``) to faults.
 
     An alarm matches a fault when one of its machines is in the fault's reach and it
-    starts in ``[onset, repaired + grace]``; each alarm is credited to the matching
+    starts in ``[onset, repaired + grace]`` (an alarm stamped with the start of the
+    ``bucket_ms`` bucket that holds the onset counts); each alarm is credited to the matching
     fault with the latest onset (the most recent cause), every matching fault counts as
     detected. ``halls`` maps machine -> hall (hall-scope faults reach the whole hall).
     """
@@ -181,7 +183,7 @@ def match(
         for fault, near in zip(faults, reach, strict=True):
             if not machines & near:
                 continue
-            if not fault.onset_ms <= alarm.start_ms <= fault.repaired_ms + grace_ms:
+            if not fault.onset_ms - bucket_ms < alarm.start_ms <= fault.repaired_ms + grace_ms:
                 continue
             first = result.detected.get(fault.fault_id)
             if first is None or alarm.start_ms < first:

@@ -180,14 +180,58 @@ def trailing_mean(x: np.ndarray, window: int, min_count: int = 1) -> np.ndarray:
         return np.where(n >= min_count, s / n, np.nan)
 
 
+def trailing_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Causal median of the last ``window`` samples along axis 1 of (M, T), NaN-aware.
+
+    Needs more than half the window valid. A median needs most of the window to
+    deviate, so one bucket disturbed by a stop inside it cannot raise it.
+
+    >>> trailing_median(np.array([[1.0, 9.0, 2.0, 3.0]]), 3).tolist()
+    [[nan, 9.0, 2.0, 3.0]]
+    """
+    pad = np.full((x.shape[0], window - 1), np.nan)
+    view = np.lib.stride_tricks.sliding_window_view(np.hstack([pad, x]), window, axis=1)
+    enough = np.isfinite(view).sum(axis=2) > window // 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(view, axis=2)
+    return np.where(enough, med, np.nan)
+
+
+#: Largest window smoothed by a median; longer ones average z clipped to +-CLIP_Z.
+MEDIAN_MAX = 15
+CLIP_Z = 6.0
+
+
+def smooth_z(z: np.ndarray, window: int) -> np.ndarray:
+    """Causal robust smoothing of z (M, T): a trailing median for short windows, else a
+    trailing mean of z clipped to +-``CLIP_Z`` (a single wild bucket moves it little).
+    """
+    if window <= 1:
+        return z
+    if window <= MEDIAN_MAX:
+        return trailing_median(z, window)
+    return trailing_mean(np.clip(z, -CLIP_Z, CLIP_Z), window, window // 2)
+
+
+#: A machine counts as running steadily once it ran SETTLE_SHARE of the last
+#: SETTLE_BUCKETS buckets: temperatures need that long to come back after a long stop.
+SETTLE_BUCKETS = 30
+SETTLE_SHARE = 0.8
+
+
 def _running(panel: Panel) -> np.ndarray:
-    """Steady running: RUN in this bucket and the one before (types without state: all)."""
+    """Steady running: RUN now, before, and mostly over the last ``SETTLE_BUCKETS``.
+
+    Types without a state (the hall climate) always count as running.
+    """
     if "state_code" not in panel.values:
         return np.ones((len(panel.machines), len(panel.ts_ms)), dtype=bool)
     run = panel["state_code"] == RUN
     steady = run.copy()
     steady[:, 1:] &= run[:, :-1]
-    return steady
+    share = trailing_mean(run.astype(np.float64), SETTLE_BUCKETS)
+    return steady & (share >= SETTLE_SHARE)
 
 
 def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str, np.ndarray]:
@@ -258,8 +302,32 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
 # -- the monitor -----------------------------------------------------------------------------
 
 
-def _protected(mode: str = "level", threshold: float = 0.9) -> ThresholdFilter:
-    return ThresholdFilter(RobustZ(mode=mode), threshold=threshold, n_refits=2)
+def _protected(threshold: float = 0.9, **robust: float) -> ThresholdFilter:
+    return ThresholdFilter(RobustZ(**robust), threshold=threshold, n_refits=2)
+
+
+def _scale_floor(name: str, rate_window: int) -> dict[str, float]:
+    """Noise floor of a signal's baseline sd: counted events are Poisson.
+
+    A rate of rare events (stops per hour over ``rate_window`` buckets) is zero most of
+    the time, so its MAD is 0; one event per window is the least change it can show.
+    """
+    hours = rate_window / 60
+    if name.endswith(":rate"):
+        return {"min_scale": 2.0 / hours, "rel_min_scale": 0.05}
+    if name.startswith("state:"):
+        return {"min_scale": 2.0 / rate_window, "rel_min_scale": 0.05}
+    return {"rel_min_scale": 0.002}
+
+
+def _steady(level: list[Any], values: np.ndarray, indicators: list[int], limit: float):
+    """(M, T) True where no transition indicator exceeds ``limit`` sds."""
+    steady = np.ones(values.shape[:2], dtype=bool)
+    for k in indicators:
+        z = level[k].detector_.zscores(values[..., k, None])[..., 0]
+        with np.errstate(invalid="ignore"):
+            steady &= ~(z > limit)
+    return steady
 
 
 def _monotone_share(x: np.ndarray) -> float:
@@ -285,6 +353,7 @@ class _TypeModel:
     hall: dict[str, list[Any]]
     hall_rows: dict[str, np.ndarray]
     sd_floor: np.ndarray
+    indicators: list[int]
 
 
 class Monitor(BaseEstimator):
@@ -312,6 +381,16 @@ class Monitor(BaseEstimator):
         hall detector (default: all machines of a type form one hall).
     min_hall_machines : int
         Halls with fewer machines of a type get no hall detector.
+    smooth_floor : float
+        Floor (sds) of a smoothed z's own training spread: a signal that never moved in
+        training is not alarmed for the first wobble.
+    sd_gate : float
+        A field's fluctuation ``f:sd`` is scored only while its mean is within this
+        many sds of its baseline.
+    tail_max, transition_z : float
+        Fluctuation signals whose training tail spans more than ``tail_max`` sds are
+        transition indicators (see ``_indicators``); a bucket where one exceeds
+        ``transition_z`` sds holds a start or stop and its analog signals are not scored.
     field_dev : float
         Deviation (sds) at which a field counts as involved in an episode: an episode
         involving one field only is an instrument fault (a sensor lies alone), several
@@ -331,6 +410,10 @@ class Monitor(BaseEstimator):
         halls: Mapping[str, str] | None = None,
         min_hall_machines: int = 4,
         field_dev: float = 4.0,
+        smooth_floor: float = 0.5,
+        sd_gate: float = 3.0,
+        tail_max: float = 30.0,
+        transition_z: float = 8.0,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -342,6 +425,10 @@ class Monitor(BaseEstimator):
         self.halls = halls
         self.min_hall_machines = min_hall_machines
         self.field_dev = field_dev
+        self.smooth_floor = smooth_floor
+        self.sd_gate = sd_gate
+        self.tail_max = tail_max
+        self.transition_z = transition_z
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -364,25 +451,34 @@ class Monitor(BaseEstimator):
     def _fit_type(self, panel: Panel) -> _TypeModel:
         sig = type_signals(panel, rate_window=self.rate_window)
         d = len(sig.names)
-        keep = np.array(
-            [_monotone_share(sig.values[..., k]) <= self.monotone_max for k in range(d)], bool
-        )
+        integrators = {
+            sig.fields[k]
+            for k in range(d)
+            if sig.names[k] == sig.fields[k]
+            and _monotone_share(sig.values[..., k]) > self.monotone_max
+        }
+        keep = np.array([f not in integrators for f in sig.fields], dtype=bool)
         groups = {
             h: rows
             for h, rows in self._hall_groups(panel.machines).items()
             if len(rows) >= self.min_hall_machines
         }
-        level, smooth = [], []
+        level = [
+            _protected(**_scale_floor(sig.names[k], self.rate_window)).fit(sig.values[..., k, None])
+            for k in range(d)
+        ]
+        indicators = self._indicators(level, sig)
+        keep[indicators] = False
+        steady = _steady(level, sig.values, indicators, self.transition_z)
+        smooth, mean_z = [], {}
         hall: dict[str, list[Any]] = {h: [] for h in groups}
         sd_floor = np.zeros((len(panel.machines), d))
         for k in range(d):
             x = sig.values[..., k]
-            det = _protected().fit(x[..., None])
-            level.append(det)
-            z = det.detector_.zscores(x[..., None])[..., 0]
+            z = self._gated_z(level[k], sig.names[k], sig.fields[k], x, mean_z, steady)
             smooth.append(
                 [
-                    _protected().fit(trailing_mean(z, w, max(1, w // 2))[..., None])
+                    _protected(min_scale=self.smooth_floor).fit(smooth_z(z, w)[..., None])
                     for w in self.windows
                 ]
             )
@@ -402,7 +498,51 @@ class Monitor(BaseEstimator):
             hall,
             groups,
             sd_floor,
+            indicators,
         )
+
+    def _indicators(self, level: list[Any], sig: Signals) -> list[int]:
+        """Fluctuation signals that mostly report starts and stops, not the process.
+
+        A speed's within-bucket sd is tiny while a loom runs and huge in a bucket that
+        holds a stop: its training tail ``q99 - q50`` spans more than ``tail_max``
+        robust sds. Such signals are not monitored; they mark transition buckets.
+        """
+        out = []
+        for k, name in enumerate(sig.names):
+            if not name.endswith(":sd"):
+                continue
+            z = level[k].detector_.zscores(sig.values[..., k, None])[..., 0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = np.nanquantile(z, [0.5, 0.99], axis=1)
+                tail = float(np.nanmedian(q[1] - q[0]))
+            if tail > self.tail_max:
+                out.append(k)
+        return out
+
+    def _gated_z(
+        self,
+        det: Any,
+        name: str,
+        source: str,
+        x: np.ndarray,
+        mean_z: dict[str, np.ndarray],
+        steady: np.ndarray,
+    ) -> np.ndarray:
+        """Signed z of one signal; a fluctuation (``f:sd``) only counts while ``f`` itself
+        is within ``sd_gate`` sds: a bucket whose mean moved holds a start or a stop (or a
+        level fault, which the mean signal reports), and its sd says nothing more.
+        """
+        z = det.detector_.zscores(x[..., None])[..., 0]
+        if ":" not in name or name.endswith((":sd", ":err")):
+            z = np.where(steady, z, np.nan)
+        if name == source:
+            mean_z[source] = z
+        elif name.endswith(":sd") and source in mean_z:
+            with np.errstate(invalid="ignore"):
+                z = np.where(np.abs(mean_z[source]) <= self.sd_gate, z, np.nan)
+        return z
 
     # -- score -------------------------------------------------------------------------
     def score(self, panels: Mapping[str, Panel]) -> dict[str, MachineScores]:
@@ -423,19 +563,28 @@ class Monitor(BaseEstimator):
         top = np.zeros((m, t), dtype=np.int32)
         top_z = np.zeros((m, t))
         field_dev: dict[str, np.ndarray] = {}
+        mean_z: dict[str, np.ndarray] = {}
         hall_dev = {h: np.zeros(t) for h in model.hall}
         hall_top = {h: np.zeros(t, dtype=np.int32) for h in model.hall}
+        aligned = np.stack(
+            [
+                sig.values[..., sig.names.index(n)] if n in sig.names else np.full((m, t), np.nan)
+                for n in model.names
+            ],
+            axis=2,
+        )
+        steady = _steady(model.level, aligned, model.indicators, self.transition_z)
         for k, name in enumerate(model.names):
-            if not model.keep[k] or name not in sig.names:
+            if not model.keep[k]:
                 continue
-            x = sig.values[..., sig.names.index(name)]
-            z = model.level[k].detector_.zscores(x[..., None])[..., 0]
+            x = aligned[..., k]
+            z = self._gated_z(model.level[k], name, model.fields[k], x, mean_z, steady)
             for h, rows in model.hall_rows.items():
                 dev_h = model.hall[h][k].deviation(z[rows][..., None])
                 better = dev_h > hall_dev[h]
                 hall_dev[h][better], hall_top[h][better] = dev_h[better], k
             for w, det in zip(self.windows, model.smooth[k], strict=True):
-                zf = trailing_mean(z, w, max(1, w // 2))
+                zf = smooth_z(z, w)
                 dev = det.deviation(zf[..., None])
                 source = model.fields[k]
                 field_dev[source] = np.fmax(field_dev.get(source, dev), dev)
@@ -613,7 +762,7 @@ def _instrument_evidence(
         k = model.names.index(f)
         if not model.keep[k]:
             continue
-        _mark(extra, kind, index, reporting & ~np.isfinite(panel[f]), 4, k)
+        _mark(extra, kind, index, reporting & sig.running & ~np.isfinite(panel[f]), 4, k)
         sd_name = f"{f}:sd"
         if sd_name in model.names:
             ks = model.names.index(sd_name)
