@@ -9,7 +9,8 @@ Measurements (factory databases unless noted; tags first, then fields)::
     kpi_batch      cluster factory hall machine type batch_id | batch KPIs; ts = batch end
     anomaly        cluster factory hall machine type | score (0-1), z, signal; ts = bucket
     anomaly_alarm  cluster factory hall machine type signal kind | score, z, baseline,
-                   end_ms, detector; ts = alarm start
+                   end_ms (absent while open), detector, machines (hall alarms, which
+                   have no machine tag); ts = alarm start
     factory_kpi    (database ``cluster_kpi``) cluster factory type shift | aggregates only
 """
 
@@ -83,9 +84,10 @@ def score_lines(
 def alarm_line(alarm: Any, halls: Mapping[str, str], tags: Mapping[str, str]) -> str:
     """One ``anomaly_alarm`` point at the alarm's start (an open alarm has no ``end_ms``)."""
     machine = alarm.machine or ""
+    members = tuple(getattr(alarm, "machines", ()))
     series = {
         **tags,
-        "hall": halls.get(machine, "") or getattr(alarm, "hall", ""),
+        "hall": halls.get(machine or (members[0] if members else ""), ""),
         "machine": machine,
         "type": alarm.machine_type,
         "signal": alarm.signal,
@@ -99,6 +101,8 @@ def alarm_line(alarm: Any, halls: Mapping[str, str], tags: Mapping[str, str]) ->
     }
     if alarm.end_ms is not None:
         fields["end_ms"] = float(alarm.end_ms)
+    if members:  # a hall alarm: every machine deviating together
+        fields["machines"] = ",".join(members)
     return point_line(
         "anomaly_alarm", {k: v for k, v in series.items() if v}, fields, alarm.start_ms * NS_PER_MS
     )

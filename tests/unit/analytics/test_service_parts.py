@@ -1,0 +1,180 @@
+"""The analytics service's own parts without a server: settings, points, roll-ups, errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from analytics.points import alarm_line, row_lines, score_lines
+from analytics.rollup import factory_rollup
+from analytics.service import AnalyticsService
+from analytics.settings import AnalyticsSettings, FactoryCalendar, load_factories
+from analytics.store import AnalyticsStore, downsample_query, panel_columns
+
+
+def test_factories_file_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "factories.toml"
+    path.write_text(
+        '[[factories]]\nid = "f01"\ntimezone = "Asia/Dhaka"\n\n'
+        '[[factories]]\nid = "f02"\ntimezone = "Asia/Kolkata"\nshifts = "2x12"\n'
+        'shift_start = "08:00"\n'
+    )
+    factories = load_factories(path)
+    assert [(f.id, f.shifts, f.shift_start) for f in factories] == [
+        ("f01", "3x8", "06:00"),
+        ("f02", "2x12", "08:00"),
+    ]
+    assert AnalyticsSettings(factories_file=path).factories() == factories
+    with pytest.raises(ValidationError):
+        FactoryCalendar(id="F 1", timezone="Asia/Dhaka")
+    with pytest.raises(ValidationError):
+        FactoryCalendar(id="f1", timezone="Mars/Olympus")
+    with pytest.raises(ValidationError):
+        AnalyticsSettings(train_h=1, min_train_h=2)
+
+
+def test_panel_columns_follow_the_convention() -> None:
+    columns = dict((name, expr) for expr, name in panel_columns("loom_airjet"))
+    assert columns["speed_rpm"] == 'mean("speed_rpm")'
+    assert columns["speed_rpm:sd"] == 'stddev("speed_rpm")'
+    assert columns["picks_total"] == 'last("picks_total")'
+    assert columns["picks_total:first"] == 'first("picks_total")'
+    assert columns["picks_total:max"] == 'max("picks_total")'
+    assert columns["state_code"] == 'mode("state_code")'
+    assert "state_code:sd" not in columns
+    dye = dict((name, expr) for expr, name in panel_columns("dye_jet"))
+    assert "batch_id" not in dye and "step_no" not in dye  # strings and step numbers
+    q = downsample_query("stenter", 60_000, 180_000)
+    assert 'INTO "stenter_1m"' in q and "time >= 60000ms AND time < 180000ms" in q
+    assert '"zone12_temp_c:sd"' in q
+
+
+def test_row_lines_tag_what_they_describe_and_skip_empty_rows() -> None:
+    rows = [
+        {"machine": "l1", "shift": "2026-01-05/A", "start_ms": 7, "oee": 0.5, "note": "ok"},
+        {"machine": "l2", "shift": "2026-01-05/A", "start_ms": 7, "oee": math.nan},
+    ]
+    lines = row_lines("kpi_shift", rows, {"factory": "f1"}, ("machine", "shift"), "start_ms")
+    assert lines == ['kpi_shift,factory=f1,machine=l1,shift=2026-01-05/A oee=0.5,note="ok" 7000000']
+
+
+@dataclass
+class _Scores:
+    machines: list[str]
+    ts_ms: np.ndarray
+    score: np.ndarray
+    z: np.ndarray
+    signal: np.ndarray
+    signals: list[str]
+
+
+def test_score_lines_start_at_the_first_new_bucket() -> None:
+    scores = _Scores(
+        ["l1"],
+        np.array([0, 60_000, 120_000]),
+        np.array([[0.1, np.nan, 0.9]]),
+        np.array([[1.0, np.nan, 6.5]]),
+        np.array([[0, -1, 1]]),
+        ["vib_rms_mm_s", "air_flow_nm3h"],
+    )
+    lines = score_lines(scores, "loom_airjet", {"l1": "weave1"}, {"factory": "f1"}, 60_000)
+    assert lines == [
+        "anomaly,factory=f1,hall=weave1,machine=l1,type=loom_airjet "
+        'score=0.9,z=6.5,signal="air_flow_nm3h" 120000000000'
+    ]
+
+
+@dataclass
+class _Alarm:
+    machine: str | None
+    machine_type: str
+    signal: str
+    kind: str
+    detector: str
+    start_ms: int
+    end_ms: int | None
+    peak_score: float
+    z: float
+    baseline: float
+    machines: tuple[str, ...] = ()
+
+
+def test_alarm_lines_for_machine_and_hall_alarms() -> None:
+    open_alarm = _Alarm(
+        "l1", "loom_airjet", "vib_rms_mm_s", "process", "robust", 60_000, None, 0.95, 7.0, 2.0
+    )
+    line = alarm_line(open_alarm, {"l1": "weave1"}, {"factory": "f1"})
+    assert line.startswith("anomaly_alarm,factory=f1,hall=weave1,kind=process,machine=l1,")
+    assert "end_ms" not in line  # still open
+    hall = _Alarm(
+        None,
+        "loom_airjet",
+        "air_supply_bar",
+        "hall",
+        "hall",
+        0,
+        120_000,
+        0.99,
+        -9.0,
+        6.2,
+        ("l1", "l2"),
+    )
+    line = alarm_line(hall, {"l1": "weave1", "l2": "weave1"}, {"factory": "f1"})
+    assert ",machine=" not in line and "hall=weave1" in line
+    assert 'machines="l1,l2"' in line and "end_ms=120000.0" in line
+
+
+def test_rollup_sums_counts_recomputes_rates_and_weights_ratios() -> None:
+    rows = [
+        {
+            "planned_s": 1000.0,
+            "run_s": 900.0,
+            "oee": 0.9,
+            "picks": 2e5,
+            "stops_warp": 2.0,
+            "stops_per_1e5_picks_warp": 1.0,
+            "rft_pct": 100.0,
+            "batches": 1.0,
+        },
+        {
+            "planned_s": 3000.0,
+            "run_s": 1500.0,
+            "oee": 0.5,
+            "picks": 2e5,
+            "stops_warp": 6.0,
+            "stops_per_1e5_picks_warp": 3.0,
+            "rft_pct": 50.0,
+            "batches": 3.0,
+        },
+        {"planned_s": 0.0, "run_s": 0.0, "oee": math.nan, "picks": 0.0},
+    ]
+    agg = factory_rollup(rows)
+    assert agg["machines"] == 3 and agg["planned_s"] == 4000 and agg["stops_warp"] == 8
+    assert agg["availability"] == pytest.approx(2400 / 4000)
+    assert agg["oee"] == pytest.approx((0.9 * 1000 + 0.5 * 3000) / 4000)  # by planned time
+    assert agg["stops_per_1e5_picks_warp"] == pytest.approx(1e5 * 8 / 4e5)  # from the sums
+    assert agg["rft_pct"] == pytest.approx((100 * 1 + 50 * 3) / 4)  # by finished batches
+
+
+def test_a_failing_database_is_counted_and_the_pass_goes_on() -> None:
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503, text="influxdb is starting")
+
+    store = AnalyticsStore("http://influx.invalid", transport=httpx.MockTransport(refuse))
+    factories = [FactoryCalendar(id=f, timezone="UTC") for f in ("f1", "f2")]
+    service = AnalyticsService(AnalyticsSettings(), factories, store=store, clock=lambda: 10**12)
+    service.run_pass()
+    service.run_pass()
+    counters = service.metrics.snapshot()
+    assert counters["errors_discover_total"] == 4  # two factories, two passes
+    assert counters["cycles_total"] == 2
+    assert calls == ["/query"] * 4
