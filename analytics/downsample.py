@@ -42,7 +42,11 @@ class DownsampleSync:
         begin -= begin % BUCKET_MS
         buckets = 0
         for lo in range(begin, end, CHUNK_MS):
-            buckets += self.store.downsample(self.db, machine_type, lo, min(lo + CHUNK_MS, end))
+            hi = min(lo + CHUNK_MS, end)
+            buckets += self.store.downsample(self.db, machine_type, lo, hi)
+            if end - begin > CHUNK_MS:  # a backlog (start-up, backfill): show progress
+                done = (hi - begin) / (end - begin)
+                log.info(kv("downsampling", db=self.db, type=machine_type, done=f"{done:.0%}"))
         if end > begin:
             self.done_until[machine_type] = end
         return buckets
