@@ -204,8 +204,10 @@ CLIP_Z = 6.0
 
 
 def smooth_z(z: np.ndarray, window: int) -> np.ndarray:
-    """Causal robust smoothing of z (M, T): a trailing median for short windows, else a
-    trailing mean of z clipped to +-``CLIP_Z`` (a single wild bucket moves it little).
+    """Causal robust smoothing of z (M, T) over ``window`` buckets.
+
+    A trailing median for short windows, else a trailing mean of z clipped to
+    +-``CLIP_Z`` (a single wild bucket moves it little).
     """
     if window <= 1:
         return z
@@ -530,9 +532,11 @@ class Monitor(BaseEstimator):
         mean_z: dict[str, np.ndarray],
         steady: np.ndarray,
     ) -> np.ndarray:
-        """Signed z of one signal; a fluctuation (``f:sd``) only counts while ``f`` itself
-        is within ``sd_gate`` sds: a bucket whose mean moved holds a start or a stop (or a
-        level fault, which the mean signal reports), and its sd says nothing more.
+        """Signed z of one signal, blank outside steady running.
+
+        A fluctuation (``f:sd``) only counts while ``f`` itself is within ``sd_gate``
+        sds: a bucket whose mean moved holds a start or a stop (or a level fault, which
+        the mean signal reports), and its sd says nothing more.
         """
         z = det.detector_.zscores(x[..., None])[..., 0]
         if ":" not in name or name.endswith((":sd", ":err")):
