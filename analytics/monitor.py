@@ -62,6 +62,7 @@ from analytics.detectors.alarms import Alarm, episodes
 from analytics.detectors.base import to_unit_score
 from analytics.detectors.filters import ThresholdFilter
 from analytics.detectors.hall import HallDetector
+from analytics.detectors.instrument import counter_resets
 from analytics.detectors.robust import RobustZ
 from analytics.frame import Panel
 
@@ -322,6 +323,20 @@ def _scale_floor(name: str, rate_window: int) -> dict[str, float]:
     return {"rel_min_scale": 0.002}
 
 
+def _calibration(dev: np.ndarray, q: float, ref: float) -> float:
+    """Gain that brings a signal's usual training extreme down to ``ref`` sds.
+
+    The extreme is the ``q``-quantile over time per machine, then the median over
+    machines: one machine with a fault in the training span does not move it. A signal
+    that wanders more than a robust sd promises (daily cycles, a recipe's steps) is
+    scaled down instead of crying wolf; a quiet one keeps gain 1.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        extreme = float(np.nanmedian(np.nanquantile(np.where(dev > 0, dev, np.nan), q, axis=1)))
+    return 1.0 if not np.isfinite(extreme) or extreme <= ref else ref / extreme
+
+
 def _steady(level: list[Any], values: np.ndarray, indicators: list[int], limit: float):
     """(M, T) True where no transition indicator exceeds ``limit`` sds."""
     steady = np.ones(values.shape[:2], dtype=bool)
@@ -354,7 +369,7 @@ class _TypeModel:
     smooth: list[list[Any]]
     hall: dict[str, list[Any]]
     hall_rows: dict[str, np.ndarray]
-    sd_floor: np.ndarray
+    habits: dict[str, tuple]
     indicators: list[int]
 
 
@@ -393,6 +408,10 @@ class Monitor(BaseEstimator):
         Fluctuation signals whose training tail spans more than ``tail_max`` sds are
         transition indicators (see ``_indicators``); a bucket where one exceeds
         ``transition_z`` sds holds a start or stop and its analog signals are not scored.
+    calib_q, calib_ref : float
+        Self-calibration without labels: a signal whose training deviation reaches
+        more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
+        scaled down to it.
     field_dev : float
         Deviation (sds) at which a field counts as involved in an episode: an episode
         involving one field only is an instrument fault (a sensor lies alone), several
@@ -416,6 +435,8 @@ class Monitor(BaseEstimator):
         sd_gate: float = 3.0,
         tail_max: float = 30.0,
         transition_z: float = 8.0,
+        calib_q: float = 0.99,
+        calib_ref: float = 3.0,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -431,6 +452,8 @@ class Monitor(BaseEstimator):
         self.sd_gate = sd_gate
         self.tail_max = tail_max
         self.transition_z = transition_z
+        self.calib_q = calib_q
+        self.calib_ref = calib_ref
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -469,27 +492,27 @@ class Monitor(BaseEstimator):
             _protected(**_scale_floor(sig.names[k], self.rate_window)).fit(sig.values[..., k, None])
             for k in range(d)
         ]
-        indicators = self._indicators(level, sig)
-        keep[indicators] = False
+        heavy = self._indicators(level, sig)
+        keep[heavy] = False
+        indicators = [k for k in heavy if sig.names[k].endswith(":sd")]
         steady = _steady(level, sig.values, indicators, self.transition_z)
         smooth, mean_z = [], {}
         hall: dict[str, list[Any]] = {h: [] for h in groups}
-        sd_floor = np.zeros((len(panel.machines), d))
         for k in range(d):
             x = sig.values[..., k]
             z = self._gated_z(level[k], sig.names[k], sig.fields[k], x, mean_z, steady)
-            smooth.append(
-                [
-                    _protected(min_scale=self.smooth_floor).fit(smooth_z(z, w)[..., None])
-                    for w in self.windows
-                ]
-            )
+            fitted = []
+            for w in self.windows:
+                zf = smooth_z(z, w)[..., None]
+                det = _protected(min_scale=self.smooth_floor).fit(zf)
+                fitted.append((det, _calibration(det.deviation(zf), self.calib_q, self.calib_ref)))
+            smooth.append(fitted)
             for h, rows in groups.items():
-                hall[h].append(HallDetector(input_kind="z").fit(z[rows][..., None]))
-            if sig.names[k].endswith(":sd"):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    sd_floor[:, k] = np.nanquantile(x, 0.01, axis=1)
+                hall[h].append(
+                    HallDetector(input_kind="z", min_machines=max(3, (len(rows) + 1) // 2)).fit(
+                        z[rows][..., None]
+                    )
+                )
         return _TypeModel(
             list(panel.machines),
             sig.names,
@@ -499,21 +522,19 @@ class Monitor(BaseEstimator):
             smooth,
             hall,
             groups,
-            sd_floor,
+            instrument_habits(panel, sig.running, sig.names),
             indicators,
         )
 
     def _indicators(self, level: list[Any], sig: Signals) -> list[int]:
-        """Fluctuation signals that mostly report starts and stops, not the process.
+        """Signals too heavy-tailed for a robust z: not monitored.
 
         A speed's within-bucket sd is tiny while a loom runs and huge in a bucket that
         holds a stop: its training tail ``q99 - q50`` spans more than ``tail_max``
-        robust sds. Such signals are not monitored; they mark transition buckets.
+        robust sds. Such fluctuation signals mark transition buckets instead.
         """
         out = []
         for k, name in enumerate(sig.names):
-            if not name.endswith(":sd"):
-                continue
             z = level[k].detector_.zscores(sig.values[..., k, None])[..., 0]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -587,9 +608,9 @@ class Monitor(BaseEstimator):
                 dev_h = model.hall[h][k].deviation(z[rows][..., None])
                 better = dev_h > hall_dev[h]
                 hall_dev[h][better], hall_top[h][better] = dev_h[better], k
-            for w, det in zip(self.windows, model.smooth[k], strict=True):
+            for w, (det, gain) in zip(self.windows, model.smooth[k], strict=True):
                 zf = smooth_z(z, w)
-                dev = det.deviation(zf[..., None])
+                dev = det.deviation(zf[..., None]) * gain
                 source = model.fields[k]
                 field_dev[source] = np.fmax(field_dev.get(source, dev), dev)
                 better = dev > best
@@ -747,38 +768,67 @@ def _mark(extra, kind, index, where, code, k) -> None:
     index[where] = k
 
 
+#: A pattern seen in less than this share of training buckets is never normal.
+RARE = 1e-3
+
+
+def _silences(panel: Panel, running: np.ndarray, analog: list[str]) -> dict[str, tuple]:
+    """Per analog field: (missing while the machine reports, frozen) masks (M, T).
+
+    *Missing*: NaN while running and while most other fields report. *Frozen*: the
+    same bucket mean as the bucket before, while running (a live sensor always has
+    noise).
+    """
+    present = np.stack([np.isfinite(panel[f]) for f in analog])
+    reporting = present.sum(axis=0) >= max(2, len(analog) // 2)
+    out = {}
+    for f in analog:
+        x = panel[f]
+        frozen = np.zeros(x.shape, dtype=bool)
+        frozen[:, 1:] = x[:, 1:] == x[:, :-1]
+        out[f] = (reporting & running & ~np.isfinite(x), frozen & running)
+    return out
+
+
+def instrument_habits(panel: Panel, running: np.ndarray, names: list[str]) -> dict[str, tuple]:
+    """Training share of running buckets with each field missing / frozen (pooled)."""
+    analog = [f for f in _analog(panel) if f in names]
+    n = max(int(running.sum()), 1)
+    return {
+        f: (float(missing.sum()) / n, float(frozen.sum()) / n)
+        for f, (missing, frozen) in (_silences(panel, running, analog).items() if analog else ())
+    }
+
+
+def _resets(panel: Panel, counter: str) -> np.ndarray:
+    """(M, T) True where a counter went backwards (also inside a bucket)."""
+    seq = np.stack([panel[f"{counter}:first"], panel[f"{counter}:max"], panel[counter]], axis=2)
+    m, t, _ = seq.shape
+    return counter_resets(seq.reshape(m, 3 * t)).reshape(m, t, 3).any(axis=2)
+
+
 def _instrument_evidence(
     panel: Panel, sig: Signals, model: _TypeModel
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Direct instrument evidence: a sensor gone silent, frozen, or a counter reset.
+    """Direct instrument evidence: a sensor gone silent or frozen, a counter reset.
 
-    Returns a deviation (M, T) (``INSTRUMENT_DEV`` where evidence holds), and the kind
-    code and signal index per bucket.
+    Silence and freezing count only for fields that never did so in training (a dyeing
+    machine's pressure sensor may legitimately read nothing below 100 C). Returns a
+    deviation (M, T) (``INSTRUMENT_DEV`` where evidence holds), and the kind code and
+    signal index per bucket.
     """
     shape = (len(panel.machines), len(panel.ts_ms))
     extra, kind, index = np.zeros(shape), np.zeros(shape, np.int8), np.zeros(shape, np.int32)
-    analog = [f for f in _analog(panel) if f in model.names]
-    if not analog:
-        return extra, (kind, index)
-    present = np.stack([np.isfinite(panel[f]) for f in analog])
-    reporting = present.sum(axis=0) >= max(2, len(analog) // 2)
-    for f in analog:
+    analog = [f for f in _analog(panel) if f in model.habits]
+    for f, (missing, frozen) in (_silences(panel, sig.running, analog) if analog else {}).items():
         k = model.names.index(f)
-        if not model.keep[k]:
-            continue
-        _mark(extra, kind, index, reporting & sig.running & ~np.isfinite(panel[f]), 4, k)
-        sd_name = f"{f}:sd"
-        if sd_name in model.names:
-            ks = model.names.index(sd_name)
-            frozen = (panel[sd_name] <= 1e-12) & sig.running
-            _mark(extra, kind, index, frozen & (model.sd_floor[:, ks][:, None] > 0), 1, ks)
+        miss_share, frozen_share = model.habits[f]
+        if miss_share < RARE:
+            _mark(extra, kind, index, missing, 4, k)
+        if frozen_share < RARE:
+            _mark(extra, kind, index, frozen, 1, k)
     for c in (f for f in panel.fields if f.endswith("_total")):
-        last = panel[c]
-        prev = np.full(shape, np.nan)
-        prev[:, 1:] = last[:, :-1]
-        with np.errstate(invalid="ignore"):
-            reset = (panel[f"{c}:first"] < prev) | (panel[f"{c}:max"] > last)
         name = f"{c}:rate"
         if name in model.names:
-            _mark(extra, kind, index, reset, 5, model.names.index(name))
+            _mark(extra, kind, index, _resets(panel, c), 5, model.names.index(name))
     return extra, (kind, index)
