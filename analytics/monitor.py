@@ -10,7 +10,8 @@ the panel holds, not from the fault catalogue:
   ``width_act_cm`` vs ``width_set_cm``): the tracking error ``f:err``;
 - every counter ``c_total``: its increase per running hour over a trailing window
   (``c_total:rate``; stop counters become stops per hour), and energy per unit of the
-  type's first production counter (``energy_kwh_total:per_output``);
+  type's first production counter, one that grows whenever the machine runs
+  (``energy_kwh_total:per:picks_total``);
 - the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``).
 
 Analog signals count only while the machine RUNs (``state_code`` = 1; types without a
@@ -219,7 +220,7 @@ def smooth_z(z: np.ndarray, window: int) -> np.ndarray:
 
 #: A machine counts as running steadily once it ran SETTLE_SHARE of the last
 #: SETTLE_BUCKETS buckets: temperatures need that long to come back after a long stop.
-SETTLE_BUCKETS = 30
+SETTLE_BUCKETS = 5
 SETTLE_SHARE = 0.8
 
 
@@ -237,6 +238,15 @@ def _running(panel: Panel) -> np.ndarray:
     return steady & (share >= SETTLE_SHARE)
 
 
+def _continuous(increase: np.ndarray, running: np.ndarray) -> bool:
+    """True for a production counter: it grows in 80 % of running buckets.
+
+    Water or stops count in bursts; energy per such a unit means nothing.
+    """
+    n = int(running.sum())
+    return n > 0 and float(np.sum((increase > 0) & running)) / n >= 0.8
+
+
 def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str, np.ndarray]:
     counters = [f for f in panel.fields if f.endswith("_total")]
     out: dict[str, np.ndarray] = {}
@@ -248,12 +258,12 @@ def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str
         with np.errstate(invalid="ignore", divide="ignore"):
             out[f"{c}:rate"] = np.where(run_h >= 0.25 * window / 60, total / run_h, np.nan)
     energy = [c for c in counters if c.startswith("energy")]
-    output = [c for c in counters if not c.startswith("energy") and "stop" not in c]
+    output = [c for c in counters if c not in energy and _continuous(inc[c], running)]
     if energy and output:
         e = _trailing_sum(np.where(running, inc[energy[0]], 0.0), window)
         o = _trailing_sum(np.where(running, inc[output[0]], 0.0), window)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{energy[0]}:per_output"] = np.where(o > 0, e / o, np.nan)
+            out[f"{energy[0]}:per:{output[0]}"] = np.where(o > 0, e / o, np.nan)
     if "state_code" in panel.values:
         planned = np.isin(panel["state_code"], (RUN, STOP_PROCESS))
         stops = _trailing_sum((panel["state_code"] == STOP_PROCESS).astype(np.float64), window)
@@ -284,11 +294,12 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
     for f in analog:
         if f in setpoints:
             continue
+        on = mask & (panel[f] != 0.0)  # an exact 0 reads "switched off" (a pump at rest)
         for name in (f, f"{f}:sd"):
             if name in panel.values:
                 names.append(name)
                 fields.append(f)
-                columns.append(np.where(mask, panel[name], np.nan))
+                columns.append(np.where(on, panel[name], np.nan))
     for actual, sp in pairs:
         names.append(f"{actual}:err")
         fields.append(actual)
@@ -300,6 +311,92 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
     shape = (len(panel.machines), len(panel.ts_ms), len(names))
     values = np.stack(columns, axis=2) if columns else np.zeros(shape)
     return Signals(names, fields, values, running)
+
+
+# -- context: signals that follow a drive -------------------------------------------------
+
+
+@dataclass
+class Drive:
+    """A field other signals follow (a jet's pump speed) and its followers' lines.
+
+    ``coef[f] = (a, b)``, per machine: ``f = a + b * drive`` fitted on training data.
+    """
+
+    field: str
+    coef: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _centered(x: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return x - np.nanmean(x, axis=1, keepdims=True)
+
+
+def _corr(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 30:
+        return 0.0
+    a, b = x[ok], y[ok]
+    den = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b)) / den if den > 0 else 0.0
+
+
+def fit_drive(sig: Signals, min_corr: float = 0.7, min_followers: int = 2) -> Drive | None:
+    """Find the drive of a machine type from training signals, if it has one.
+
+    The drive is the level signal with the most followers (pooled correlation of the
+    per-machine-centred series at least ``min_corr``); it needs ``min_followers``.
+    Conditioning on it makes a follower's baseline hold at every drive setting: a
+    jet's nozzle pressure at 60 % pump speed is normal, at 95 % it is not.
+    """
+    levels = [k for k, n in enumerate(sig.names) if n == sig.fields[k]]
+    cent = {k: _centered(sig.values[..., k]) for k in levels}
+    best, followers = None, []
+    for c in levels:
+        near = [f for f in levels if f != c and abs(_corr(cent[c], cent[f])) >= min_corr]
+        if len(near) > len(followers):
+            best, followers = c, near
+    if best is None or len(followers) < min_followers:
+        return None
+    x = sig.values[..., best]
+    coef = {}
+    for f in followers:
+        y = sig.values[..., f]
+        ok = np.isfinite(x) & np.isfinite(y)
+        n = ok.sum(axis=1)
+        xm = np.where(ok, x, 0).sum(axis=1) / np.maximum(n, 1)
+        ym = np.where(ok, y, 0).sum(axis=1) / np.maximum(n, 1)
+        dx, dy = np.where(ok, x - xm[:, None], 0), np.where(ok, y - ym[:, None], 0)
+        var = (dx * dx).sum(axis=1)
+        b = np.where(var > 0, (dx * dy).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
+        coef[sig.names[f]] = (ym - b * xm, b)
+    return Drive(sig.names[best], coef)
+
+
+def _masked(sig: Signals, keep: np.ndarray) -> Signals:
+    """``sig`` with every signal blank where ``keep`` (M, T) is False."""
+    return Signals(
+        sig.names, sig.fields, np.where(keep[..., None], sig.values, np.nan), sig.running
+    )
+
+
+def with_drive(sig: Signals, drive: Drive | None) -> Signals:
+    """``sig`` plus each follower's residual from its drive line (``f:vs:<drive>``)."""
+    if drive is None or drive.field not in sig.names:
+        return sig
+    x = sig.values[..., sig.names.index(drive.field)]
+    names, fields, extra = list(sig.names), list(sig.fields), []
+    for f, (a, b) in drive.coef.items():
+        if f in sig.names:
+            y = sig.values[..., sig.names.index(f)]
+            names.append(f"{f}:vs:{drive.field}")
+            fields.append(f)
+            extra.append(y - (a[:, None] + b[:, None] * x))
+    if not extra:
+        return sig
+    values = np.concatenate([sig.values, np.stack(extra, axis=2)], axis=2)
+    return Signals(names, fields, values, sig.running)
 
 
 # -- the monitor -----------------------------------------------------------------------------
@@ -371,6 +468,7 @@ class _TypeModel:
     hall_rows: dict[str, np.ndarray]
     habits: dict[str, tuple]
     indicators: list[int]
+    drive: Drive | None
 
 
 class Monitor(BaseEstimator):
@@ -474,28 +572,24 @@ class Monitor(BaseEstimator):
         return {str(h): np.flatnonzero(names == h) for h in dict.fromkeys(names.tolist())}
 
     def _fit_type(self, panel: Panel) -> _TypeModel:
-        sig = type_signals(panel, rate_window=self.rate_window)
+        raw = type_signals(panel, rate_window=self.rate_window)
+        level = self._level(raw, range(len(raw.names)))
+        indicators = [k for k in self._heavy(level, raw, None) if raw.names[k].endswith(":sd")]
+        steady = _steady(level, raw.values, indicators, self.transition_z)
+        drive = fit_drive(_masked(raw, steady))
+        sig = with_drive(raw, drive)
         d = len(sig.names)
-        integrators = {
-            sig.fields[k]
-            for k in range(d)
-            if sig.names[k] == sig.fields[k]
-            and _monotone_share(sig.values[..., k]) > self.monotone_max
-        }
-        keep = np.array([f not in integrators for f in sig.fields], dtype=bool)
+        level += self._level(sig, range(len(raw.names), d))
+        keep = np.ones(d, dtype=bool)
+        keep[self._heavy(level, sig, steady)] = False
+        keep &= self._not_integrators(sig)
+        if drive is not None:  # a follower is watched through its residual only
+            keep &= np.array([n not in drive.coef for n in sig.names], dtype=bool)
         groups = {
             h: rows
             for h, rows in self._hall_groups(panel.machines).items()
             if len(rows) >= self.min_hall_machines
         }
-        level = [
-            _protected(**_scale_floor(sig.names[k], self.rate_window)).fit(sig.values[..., k, None])
-            for k in range(d)
-        ]
-        heavy = self._indicators(level, sig)
-        keep[heavy] = False
-        indicators = [k for k in heavy if sig.names[k].endswith(":sd")]
-        steady = _steady(level, sig.values, indicators, self.transition_z)
         smooth, mean_z = [], {}
         hall: dict[str, list[Any]] = {h: [] for h in groups}
         for k in range(d):
@@ -508,11 +602,11 @@ class Monitor(BaseEstimator):
                 fitted.append((det, _calibration(det.deviation(zf), self.calib_q, self.calib_ref)))
             smooth.append(fitted)
             for h, rows in groups.items():
-                hall[h].append(
-                    HallDetector(input_kind="z", min_machines=max(3, (len(rows) + 1) // 2)).fit(
-                        z[rows][..., None]
-                    )
-                )
+                zh = z[rows][..., None]
+                det = HallDetector(input_kind="z", min_machines=max(3, (len(rows) + 1) // 2))
+                det.fit(zh)
+                gain = _calibration(det.deviation(zh)[None], self.calib_q, self.calib_ref)
+                hall[h].append((det, gain))
         return _TypeModel(
             list(panel.machines),
             sig.names,
@@ -524,18 +618,38 @@ class Monitor(BaseEstimator):
             groups,
             instrument_habits(panel, sig.running, sig.names),
             indicators,
+            drive,
         )
 
-    def _indicators(self, level: list[Any], sig: Signals) -> list[int]:
+    def _level(self, sig: Signals, ks: Any) -> list[Any]:
+        """Protected per-machine baselines of the signals ``ks``."""
+        return [
+            _protected(**_scale_floor(sig.names[k], self.rate_window)).fit(sig.values[..., k, None])
+            for k in ks
+        ]
+
+    def _not_integrators(self, sig: Signals) -> np.ndarray:
+        """False for every signal of a field whose level only moves one way."""
+        integrators = {
+            sig.fields[k]
+            for k, name in enumerate(sig.names)
+            if name == sig.fields[k] and _monotone_share(sig.values[..., k]) > self.monotone_max
+        }
+        return np.array([f not in integrators for f in sig.fields], dtype=bool)
+
+    def _heavy(self, level: list[Any], sig: Signals, steady: np.ndarray | None) -> list[int]:
         """Signals too heavy-tailed for a robust z: not monitored.
 
         A speed's within-bucket sd is tiny while a loom runs and huge in a bucket that
         holds a stop: its training tail ``q99 - q50`` spans more than ``tail_max``
-        robust sds. Such fluctuation signals mark transition buckets instead.
+        robust sds. Such fluctuation signals mark transition buckets instead; the
+        other signals are judged within steady buckets (``steady``).
         """
         out = []
-        for k, name in enumerate(sig.names):
+        for k in range(len(sig.names)):
             z = level[k].detector_.zscores(sig.values[..., k, None])[..., 0]
+            if steady is not None and not sig.names[k].endswith(":sd"):
+                z = np.where(steady, z, np.nan)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 q = np.nanquantile(z, [0.5, 0.99], axis=1)
@@ -582,7 +696,7 @@ class Monitor(BaseEstimator):
         return out
 
     def _score_type(self, machine_type: str, model: _TypeModel, panel: Panel) -> MachineScores:
-        sig = type_signals(panel, rate_window=self.rate_window)
+        sig = with_drive(type_signals(panel, rate_window=self.rate_window), model.drive)
         m, t = len(panel.machines), len(panel.ts_ms)
         best = np.zeros((m, t))
         top = np.zeros((m, t), dtype=np.int32)
@@ -605,7 +719,8 @@ class Monitor(BaseEstimator):
             x = aligned[..., k]
             z = self._gated_z(model.level[k], name, model.fields[k], x, mean_z, steady)
             for h, rows in model.hall_rows.items():
-                dev_h = model.hall[h][k].deviation(z[rows][..., None])
+                det, gain = model.hall[h][k]
+                dev_h = det.deviation(z[rows][..., None]) * gain
                 better = dev_h > hall_dev[h]
                 hall_dev[h][better], hall_top[h][better] = dev_h[better], k
             for w, (det, gain) in zip(self.windows, model.smooth[k], strict=True):

@@ -63,7 +63,7 @@ def test_injected_fault_scores_higher_than_the_control_run(runs):
     hot = sc.score[row, after] > 0.9
     assert np.nanmedian(np.abs(sc.z[row, after][hot])) > 3  # far from its baseline
     top = {sc.signals[k] for k in sc.signal[row, after][sc.score[row, after] > 0.9]}
-    assert top & {"cam_temp_c", "drive_power_kw", "energy_kwh_total:per_output"}
+    assert top & {"cam_temp_c", "drive_power_kw", "energy_kwh_total:per:revs_total"}
 
 
 def test_scores_are_causal_and_in_unit_range(runs):
