@@ -73,6 +73,8 @@ RUN = 1
 STOP_PROCESS = 2
 _SETPOINT = re.compile(r"^(?P<q>[a-z]+)_(?:sp|set)_(?P<u>[a-z0-9]+)$")
 _SUFFIXES = (":sd", ":first", ":max")
+#: Buckets over which a spiking sensor's lone jumps are counted.
+SPIKE_WINDOW = 10
 
 
 @dataclass(frozen=True)
@@ -434,14 +436,29 @@ def _calibration(dev: np.ndarray, q: float, ref: float) -> float:
     return 1.0 if not np.isfinite(extreme) or extreme <= ref else ref / extreme
 
 
-def _steady(level: list[Any], values: np.ndarray, indicators: list[int], limit: float):
-    """(M, T) True where no transition indicator exceeds ``limit`` sds."""
-    steady = np.ones(values.shape[:2], dtype=bool)
+def _steady(
+    level: list[Any], values: np.ndarray, indicators: list[int], limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steady buckets and lone jumps of the transition indicators.
+
+    Returns ``steady`` (M, T): no indicator exceeds ``limit`` sds; and ``lone`` (M, T):
+    the index of the only indicator that does, else -1. A start or stop moves several
+    fluctuations at once (speed, power, current); a spiking sensor moves only its own.
+    """
+    shape = values.shape[:2]
+    count, lone = np.zeros(shape, dtype=np.int32), np.full(shape, -1, dtype=np.int32)
     for k in indicators:
         z = level[k].detector_.zscores(values[..., k, None])[..., 0]
         with np.errstate(invalid="ignore"):
-            steady &= ~(z > limit)
-    return steady
+            high = z > limit
+        count += high
+        lone[high] = k
+    return count == 0, np.where(count == 1, lone, -1)
+
+
+def _spiky(lone: np.ndarray, k: int, window: int = SPIKE_WINDOW) -> np.ndarray:
+    """(M, T) True where indicator ``k`` jumped alone in 3 of the last ``window`` buckets."""
+    return _trailing_sum((lone == k).astype(np.float64), window) >= 3
 
 
 def _monotone_share(x: np.ndarray) -> float:
@@ -469,6 +486,7 @@ class _TypeModel:
     habits: dict[str, tuple]
     indicators: list[int]
     drive: Drive | None
+    spike_habits: dict[int, float]
 
 
 class Monitor(BaseEstimator):
@@ -575,7 +593,8 @@ class Monitor(BaseEstimator):
         raw = type_signals(panel, rate_window=self.rate_window)
         level = self._level(raw, range(len(raw.names)))
         indicators = [k for k in self._heavy(level, raw, None) if raw.names[k].endswith(":sd")]
-        steady = _steady(level, raw.values, indicators, self.transition_z)
+        steady, lone = _steady(level, raw.values, indicators, self.transition_z)
+        spike_habits = {k: float(_spiky(lone, k).mean()) for k in indicators}
         drive = fit_drive(_masked(raw, steady))
         sig = with_drive(raw, drive)
         d = len(sig.names)
@@ -619,6 +638,7 @@ class Monitor(BaseEstimator):
             instrument_habits(panel, sig.running, sig.names),
             indicators,
             drive,
+            spike_habits,
         )
 
     def _level(self, sig: Signals, ks: Any) -> list[Any]:
@@ -712,7 +732,7 @@ class Monitor(BaseEstimator):
             ],
             axis=2,
         )
-        steady = _steady(model.level, aligned, model.indicators, self.transition_z)
+        steady, lone = _steady(model.level, aligned, model.indicators, self.transition_z)
         for k, name in enumerate(model.names):
             if not model.keep[k]:
                 continue
@@ -732,6 +752,9 @@ class Monitor(BaseEstimator):
                 best[better], top[better], top_z[better] = dev[better], k, zf[better]
         n_fields = sum((v >= self.field_dev).astype(np.int8) for v in field_dev.values())
         extra, kinds = _instrument_evidence(panel, sig, model)
+        for k, share in model.spike_habits.items():
+            if share < RARE:
+                _mark(extra, kinds[0], kinds[1], _spiky(lone, k), 3, k)
         hit = extra > best
         best[hit], top[hit] = extra[hit], kinds[1][hit]
         return MachineScores(
@@ -890,7 +913,7 @@ RARE = 1e-3
 def _silences(panel: Panel, running: np.ndarray, analog: list[str]) -> dict[str, tuple]:
     """Per analog field: (missing while the machine reports, frozen) masks (M, T).
 
-    *Missing*: NaN while running and while most other fields report. *Frozen*: the
+    *Missing*: NaN while most other fields report. *Frozen*: the
     same bucket mean as the bucket before, while running (a live sensor always has
     noise).
     """
@@ -901,7 +924,7 @@ def _silences(panel: Panel, running: np.ndarray, analog: list[str]) -> dict[str,
         x = panel[f]
         frozen = np.zeros(x.shape, dtype=bool)
         frozen[:, 1:] = x[:, 1:] == x[:, :-1]
-        out[f] = (reporting & running & ~np.isfinite(x), frozen & running)
+        out[f] = (reporting & ~np.isfinite(x), frozen & running)
     return out
 
 
