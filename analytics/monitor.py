@@ -71,6 +71,8 @@ __all__ = ["MachineScores", "Monitor", "MonitorAlarm", "Signals", "type_signals"
 
 RUN = 1
 STOP_PROCESS = 2
+#: States of a machine meant to produce: RUN, STOP_PROCESS, BREAKDOWN, WAIT.
+PRODUCING = (1, 2, 3, 5)
 _SETPOINT = re.compile(r"^(?P<q>[a-z]+)_(?:sp|set)_(?P<u>[a-z0-9]+)$")
 _SUFFIXES = (":sd", ":first", ":max")
 #: Buckets over which a spiking sensor's lone jumps are counted.
@@ -436,6 +438,23 @@ def _calibration(dev: np.ndarray, q: float, ref: float) -> float:
     return 1.0 if not np.isfinite(extreme) or extreme <= ref else ref / extreme
 
 
+def _hall_z(det: Any, name: str, source: str, panel: Panel, z: np.ndarray) -> np.ndarray | None:
+    """Z-scores a hall detector sees: levels over every bucket of planned production.
+
+    When the compressor sags, half the looms stop at once: the steady-run gate would
+    hide exactly the buckets where the whole hall deviates. Fluctuations (``:sd``) are
+    not compared across a hall; counted rates come as they are.
+    """
+    if name.endswith(":sd") or ":vs:" in name or ":err" in name:
+        return None
+    if name != source:
+        return z
+    x = panel[name]
+    if "state_code" in panel.values:
+        x = np.where(np.isin(panel["state_code"], PRODUCING), x, np.nan)
+    return det.detector_.zscores(x[..., None])[..., 0]
+
+
 def _steady(
     level: list[Any], values: np.ndarray, indicators: list[int], limit: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -620,8 +639,12 @@ class Monitor(BaseEstimator):
                 det = _protected(min_scale=self.smooth_floor).fit(zf)
                 fitted.append((det, _calibration(det.deviation(zf), self.calib_q, self.calib_ref)))
             smooth.append(fitted)
+            zh_all = _hall_z(level[k], sig.names[k], sig.fields[k], panel, z)
             for h, rows in groups.items():
-                zh = z[rows][..., None]
+                if zh_all is None:
+                    hall[h].append(None)
+                    continue
+                zh = zh_all[rows][..., None]
                 det = HallDetector(input_kind="z", min_machines=max(3, (len(rows) + 1) // 2))
                 det.fit(zh)
                 gain = _calibration(det.deviation(zh)[None], self.calib_q, self.calib_ref)
@@ -738,9 +761,12 @@ class Monitor(BaseEstimator):
                 continue
             x = aligned[..., k]
             z = self._gated_z(model.level[k], name, model.fields[k], x, mean_z, steady)
+            zh_all = _hall_z(model.level[k], name, model.fields[k], panel, z)
             for h, rows in model.hall_rows.items():
+                if model.hall[h][k] is None or zh_all is None:
+                    continue
                 det, gain = model.hall[h][k]
-                dev_h = det.deviation(z[rows][..., None]) * gain
+                dev_h = det.deviation(zh_all[rows][..., None]) * gain
                 better = dev_h > hall_dev[h]
                 hall_dev[h][better], hall_top[h][better] = dev_h[better], k
             for w, (det, gain) in zip(self.windows, model.smooth[k], strict=True):
