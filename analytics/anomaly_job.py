@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from analytics.alarm_book import AlarmBook
 from analytics.frame import Panel
 from analytics.monitor import Monitor
 from analytics.points import alarm_line, score_lines
@@ -44,7 +45,7 @@ class AnomalyJob:
     monitor: Monitor | None = None
     fitted_at_ms: int = 0
     scored_until_ms: int = 0
-    alarms: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    alarms: AlarmBook = field(default_factory=lambda: AlarmBook(merge_gap_ms=30 * 60_000))
 
     def run(self, types: Sequence[str], settled_ms: int) -> dict[str, int]:
         """Refit when due, score every settled bucket not scored yet; return counts."""
@@ -61,8 +62,6 @@ class AnomalyJob:
             for key, value in self._score(types, self.scored_until_ms, hi).items():
                 counts[key] += value
             self.scored_until_ms = hi
-        oldest = settled_ms - int(self.settings.train_h * HOUR_MS)
-        self.alarms = {k: a for k, a in self.alarms.items() if (a.end_ms or settled_ms) >= oldest}
         return counts
 
     def _panels(self, types: Sequence[str], start_ms: int, end_ms: int) -> dict[str, Panel]:
@@ -76,7 +75,7 @@ class AnomalyJob:
         if span_h < self.settings.min_train_h:
             log.info(kv("monitor_waiting", db=self.db, hours=round(span_h, 2)))
             return 0
-        self.monitor = Monitor(halls=dict(self.store.halls)).fit(panels)
+        self.monitor = Monitor(halls=dict(self.store.halls.get(self.db, {}))).fit(panels)
         self.fitted_at_ms = settled_ms
         log.info(kv("monitor_fitted", db=self.db, hours=round(span_h, 1), types=len(panels)))
         return 1
@@ -87,22 +86,19 @@ class AnomalyJob:
         context = self.settings.context_min * 60_000
         panels = self._panels(types, lo - context, hi)
         scores = self.monitor.score(panels)
+        halls = self.store.halls.get(self.db, {})
         lines = [
             line
             for machine_type, s in scores.items()
-            for line in score_lines(s, machine_type, self.store.halls, self.tags, lo)
+            for line in score_lines(s, machine_type, halls, self.tags, lo)
         ]
         written = {"anomaly": self.store.write(self.db, lines)}
-        fresh, alarm_lines = 0, []
-        for alarm in self.monitor.alarms(scores):
-            key = (alarm.machine, alarm.signal, alarm.kind, alarm.start_ms)
-            if key not in self.alarms:
-                fresh += 1
-                log.warning(kv("alarm", db=self.db, **_describe(alarm)))
-            self.alarms[key] = alarm
-            alarm_lines.append(alarm_line(alarm, self.store.halls, self.tags))
+        alarms, fresh = self.alarms.update(self.monitor.alarms(scores), lo)
+        for alarm in fresh:
+            log.warning(kv("alarm_raised", db=self.db, **_describe(alarm)))
+        alarm_lines = [alarm_line(alarm, halls, self.tags) for alarm in alarms]
         written["anomaly_alarm"] = self.store.write(self.db, alarm_lines)
-        written["new_alarms"] = fresh
+        written["new_alarms"] = len(fresh)
         return written
 
 

@@ -60,8 +60,8 @@ class DownsampleSync:
         end = min(settled_ms - settled_ms % BUCKET_MS, self.done_until.get(machine_type, 0))
         if end <= start_ms:
             return []
-        raw = self.store.hourly_rows(self.db, machine_type, start_ms, end, rolled_up=False)
-        rolled = self.store.hourly_rows(self.db, machine_type, start_ms, end, rolled_up=True)
+        raw = self.store.hourly_rows(self.db, machine_type, start_ms, end, "raw")
+        rolled = self.store.hourly_rows(self.db, machine_type, start_ms, end, "rolled_up")
         spans = _runs(np.flatnonzero(raw != rolled), start_ms, end)
         for lo, hi in spans:
             self.store.downsample(self.db, machine_type, lo, hi)

@@ -141,7 +141,7 @@ def latest_index(
     ...              np.array([0, 0, 1, 1]), np.array([15, 5, 5, 99])).tolist()
     [0, -1, 2, 2]
     """
-    if len(ev_ts) == 0:
+    if len(ev_ts) == 0 or np.size(q_ts) == 0:
         return np.full(np.shape(q_ts), -1, dtype=np.int64)
     t0 = int(min(ev_ts.min(), np.min(q_ts)))
     span = int(max(ev_ts.max(), np.max(q_ts))) - t0 + 1

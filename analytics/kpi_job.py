@@ -20,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from analytics.downsample import HOUR_MS, DownsampleSync
+from analytics.kpi.dye import batch_table
 from analytics.kpi.shift import dye_batch_kpis, shift_kpis
 from analytics.points import row_lines
 from analytics.rollup import factory_rollup
@@ -54,46 +55,49 @@ class KpiJob:
     def run(
         self, types: Sequence[str], now_ms: int, settled_ms: int, horizon_h: float
     ) -> dict[str, int]:
-        """Audit and recompute; return counts of shifts (by why) and points written."""
+        """Audit and recompute; return counts of shifts (by why) and points written.
+
+        A shift's fingerprint is its rows behind the 60-s buckets plus its events (for
+        dyeing, from a batch look-back before the shift: batches end in the shift they
+        are reported in). Its fingerprint is remembered only once its KPIs are stored,
+        so a failed write is retried on the next pass.
+        """
         c = self.calendar
-        windows = shift_windows(
-            c.timezone, c.shifts, now_ms - int(horizon_h * HOUR_MS), now_ms, c.shift_start
-        )
+        horizon_start = now_ms - int(horizon_h * HOUR_MS)
+        windows = shift_windows(c.timezone, c.shifts, horizon_start, now_ms, c.shift_start)
         counts = {"first": 0, "late": 0, "open": 0, "kpi_shift": 0, "kpi_batch": 0}
         counts["factory_kpi"] = 0
         begin = int(windows.start_ms[0])
-        for machine_type in [t for t in types if t not in NO_KPIS]:
+        self.computed = {k: v for k, v in self.computed.items() if k[1] >= begin}
+        for machine_type in types:
             self.sync.audit(machine_type, begin, settled_ms)
-            rows = self.store.hourly_rows(
-                self.sync.db, machine_type, begin, settled_ms, rolled_up=True
-            )
+            if machine_type in NO_KPIS:
+                continue
+            db = self.sync.db
+            hourly = self.store.hourly_rows(db, machine_type, begin, settled_ms, "rolled_up")
+            hourly += self.store.hourly_rows(db, machine_type, begin, settled_ms, "events")
             for w in range(len(windows)):
-                why = self._changed(machine_type, windows, w, rows, begin, now_ms)
-                if why:
-                    self._compute(machine_type, windows, w, now_ms, counts)
-                    counts[why] += 1
+                key = (machine_type, int(windows.start_ms[w]))
+                fingerprint = self._fingerprint(machine_type, windows, w, hourly, begin)
+                before = self.computed.get(key)
+                if fingerprint == before or (fingerprint == 0 and before is None):
+                    continue
+                self._compute(machine_type, windows, w, now_ms, counts)
+                self.computed[key] = fingerprint
+                if before is None:
+                    counts["first"] += 1
+                else:
+                    counts["open" if int(windows.end_ms[w]) > now_ms else "late"] += 1
         return counts
 
-    def _changed(
-        self,
-        machine_type: str,
-        windows: ShiftWindows,
-        w: int,
-        hourly: np.ndarray,
-        begin: int,
-        now_ms: int,
-    ) -> str | None:
-        lo = (int(windows.start_ms[w]) - begin) // HOUR_MS
+    @staticmethod
+    def _fingerprint(
+        machine_type: str, windows: ShiftWindows, w: int, hourly: np.ndarray, begin: int
+    ) -> int:
+        lookback = BATCH_LOOKBACK_MS if machine_type == "dye_jet" else 0
+        lo = max((int(windows.start_ms[w]) - lookback - begin) // HOUR_MS, 0)
         hi = -(-(int(windows.end_ms[w]) - begin) // HOUR_MS)
-        fingerprint = int(hourly[lo:hi].sum())
-        key = (machine_type, int(windows.start_ms[w]))
-        before = self.computed.get(key)
-        if fingerprint == before or (fingerprint == 0 and before is None):
-            return None
-        self.computed[key] = fingerprint
-        if before is None:
-            return "first"
-        return "open" if int(windows.end_ms[w]) > now_ms else "late"
+        return int(hourly[lo:hi].sum())
 
     def _compute(
         self,
@@ -118,7 +122,7 @@ class KpiJob:
         rows = self._tagged(table.rows(), "shift")
         lines = row_lines("kpi_shift", rows, self.tags, _ROW_TAGS, "start_ms")
         counts["kpi_shift"] += self.store.write(db, lines)
-        if machine_type == "dye_jet":
+        if machine_type == "dye_jet" and np.isfinite(batch_table(events).cycle_s).any():
             batches = self._tagged(dye_batch_kpis(panel, events, now_ms=stop).rows(), "batch_id")
             finished = [b for b in batches if start <= b["end_ms"] < end]
             lines = row_lines("kpi_batch", finished, self.tags, (*_ROW_TAGS, "batch_id"), "end_ms")
@@ -147,6 +151,6 @@ class KpiJob:
         for row in rows:
             tagged = {k: v for k, v in row.items() if k not in ("machine_type", "window")}
             tagged |= {"type": row["machine_type"], window_as: row["window"]}
-            tagged["hall"] = self.store.halls.get(str(row["machine"]), "")
+            tagged["hall"] = self.store.halls.get(self.sync.db, {}).get(str(row["machine"]), "")
             out.append(tagged)
         return out

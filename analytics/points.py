@@ -8,7 +8,7 @@ Measurements (factory databases unless noted; tags first, then fields)::
     kpi_shift      cluster factory hall machine type shift | the KPI columns; ts = shift start
     kpi_batch      cluster factory hall machine type batch_id | batch KPIs; ts = batch end
     anomaly        cluster factory hall machine type | score (0-1), z, signal; ts = bucket
-    anomaly_alarm  cluster factory hall machine type signal kind | score, z, baseline,
+    anomaly_alarm  cluster factory hall machine type kind | signal, score, z, baseline,
                    end_ms (absent while open), detector, machines (hall alarms, which
                    have no machine tag); ts = alarm start
     factory_kpi    (database ``cluster_kpi``) cluster factory type shift | aggregates only
@@ -90,10 +90,10 @@ def alarm_line(alarm: Any, halls: Mapping[str, str], tags: Mapping[str, str]) ->
         "hall": halls.get(machine or (members[0] if members else ""), ""),
         "machine": machine,
         "type": alarm.machine_type,
-        "signal": alarm.signal,
         "kind": alarm.kind,
     }
     fields: dict[str, float | str] = {
+        "signal": alarm.signal,
         "score": float(alarm.peak_score),
         "z": float(alarm.z),
         "baseline": float(alarm.baseline),

@@ -4,7 +4,8 @@ Cluster operators compare factories, so each factory's machine KPIs of one type 
 shift are reduced to one row: counts and times are summed, rates are recomputed from
 the sums (stops per 10^5 picks from summed stops and picks, availability from summed
 run and planned time), and the remaining ratios are averaged weighted by what they
-are a share of (planned time; dyeing ratios by finished batches). Comparing within a
+are a share of (planned time; dyeing ratios by finished batches; MTTR by its stops and
+MTBF by breakdowns, so they equal total repair or run time over the total count). Comparing within a
 machine type is the fairness rule of the domain spec (compare within a product family).
 
 Example
@@ -49,16 +50,28 @@ def factory_rollup(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         if name in SUMMED or (name.startswith("stops_") and "per_1e5" not in name):
             out[name] = float(np.nansum(values))
         else:
-            weight = batches if name in PER_BATCH else planned
-            out[name] = _weighted_mean(values, weight)
+            out[name] = _weighted_mean(values, _weight(name, table, planned, batches))
     if out.get("planned_s"):
         out["availability"] = out["run_s"] / out["planned_s"] if "run_s" in out else np.nan
+    if out.get("breakdowns") and "mtbf_s" in out:
+        out["mtbf_s"] = out["run_s"] / out["breakdowns"]
     if out.get("picks"):
         for name in [n for n in out if n.startswith("stops_per_1e5_picks")]:
             stops = "stops" + name.removeprefix("stops_per_1e5_picks")
             if stops in out:
                 out[name] = 1e5 * out[stops] / out["picks"]
     return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+def _weight(
+    name: str, table: Mapping[str, np.ndarray], planned: np.ndarray, batches: np.ndarray
+) -> np.ndarray:
+    """What a ratio column is an average over: MTTR over its stops, MTBF over failures."""
+    if name.startswith("mttr_s_"):
+        return table.get("stops_" + name.removeprefix("mttr_s_"), np.zeros_like(planned))
+    if name in ("mttr_breakdown_s", "mtbf_s"):
+        return table.get("breakdowns", np.zeros_like(planned))
+    return batches if name in PER_BATCH else planned
 
 
 def _weighted_mean(values: np.ndarray, weight: np.ndarray) -> float:

@@ -9,7 +9,8 @@ state, so the factories can be split across workers):
    whose data changed, with their cluster roll-ups.
 
 A failing query or write is logged and counted, and that factory is tried again on
-the next pass; the other factories go on.
+the next pass; the other factories go on. So does any other error (a bug), logged with
+its traceback and counted under the stage it happened in.
 """
 
 from __future__ import annotations
@@ -140,6 +141,9 @@ class AnalyticsService(Lifecycle):
         except (QueryError, WriteError) as exc:
             m.errors.labels(stage=stage).inc()
             log.error(kv("pass_failed", factory=jobs.calendar.id, stage=stage, error=str(exc)))
+        except Exception:  # a bug must not stop the other factories or later passes
+            m.errors.labels(stage=stage).inc()
+            log.exception(kv("pass_crashed", factory=jobs.calendar.id, stage=stage))
 
     def _count(self, done: dict[str, int]) -> None:
         self.metrics.alarms.inc(done.pop("new_alarms", 0))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import httpx
 import numpy as np
@@ -124,7 +124,9 @@ class AnalyticsStore:
     token: str | None = None
     timeout: float = 60.0
     transport: httpx.BaseTransport | None = None
-    halls: dict[str, str] = field(default_factory=dict)
+    #: Hall of each machine seen by :meth:`read_panel`, per database (machine ids repeat
+    #: across factories).
+    halls: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
@@ -180,8 +182,9 @@ class AnalyticsStore:
             f'WHERE {_type_and_span(machine_type, start, end_ms)} GROUP BY "hall", "machine"',
         )
         machines, times, columns = _long_rows(series, names)
+        known = self.halls.setdefault(db, {})
         for s in series:
-            self.halls[s.tags.get("machine", "")] = s.tags.get("hall", "")
+            known[s.tags.get("machine", "")] = s.tags.get("hall", "")
         return Panel.from_rows(machines, times, columns, BUCKET_MS, start_ms=start, end_ms=end_ms)
 
     def read_events(self, db: str, machine_type: str, start_ms: int, end_ms: int) -> EventTable:
@@ -210,21 +213,31 @@ class AnalyticsStore:
         return EventTable.from_records(records)
 
     def hourly_rows(
-        self, db: str, machine_type: str, start_ms: int, end_ms: int, *, rolled_up: bool
+        self,
+        db: str,
+        machine_type: str,
+        start_ms: int,
+        end_ms: int,
+        source: Literal["raw", "rolled_up", "events"],
     ) -> np.ndarray:
         """Rows per hour of ``[start_ms, end_ms)`` (hours counted from ``start_ms``).
 
-        ``rolled_up=False`` counts raw rows, ``True`` sums the 60-s table's ``rows``;
-        where they differ, that hour has rows not yet downsampled.
+        ``raw`` counts raw telemetry rows, ``rolled_up`` sums the 60-s table's ``rows``
+        (where the two differ, that hour has rows not yet downsampled), ``events`` counts
+        the type's ``machine_event`` rows (events travel apart from telemetry and can be
+        late on their own).
         """
         n_hours = -(-(end_ms - start_ms) // 3_600_000)
-        if rolled_up:
-            source, expr = rollup_measurement(machine_type), 'sum("rows")'
-        else:
-            source, expr = MACHINE_TYPES[machine_type].measurement, 'count("seq")'
+        source_and_expr = {
+            "raw": (MACHINE_TYPES[machine_type].measurement, 'count("seq")'),
+            "rolled_up": (rollup_measurement(machine_type), 'sum("rows")'),
+            "events": (EVENT_MEASUREMENT, 'count("seq")'),
+        }
+        measurement, expr = source_and_expr[source]
         series = self.query(
             db,
-            f'SELECT {expr} FROM "{source}" WHERE {_type_and_span(machine_type, start_ms, end_ms)} '
+            f'SELECT {expr} FROM "{measurement}" '
+            f"WHERE {_type_and_span(machine_type, start_ms, end_ms)} "
             f"GROUP BY time(1h, {start_ms % 3_600_000}ms) fill(0)",
         )
         counts = np.zeros(n_hours, dtype=np.int64)

@@ -26,7 +26,7 @@ STATUS_COLUMNS = (
     ("retries", "write_retries_total"),
     ("unacked", "unacked"),
     ("shift_kpis", "kpi_shifts_computed_total"),
-    ("scored", "points_written_anomaly_total"),
+    ("points", "points_written_total"),
     ("alarms", "alarms_raised_total"),
 )
 

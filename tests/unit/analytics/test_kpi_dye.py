@@ -150,3 +150,12 @@ def test_batch_not_covered_by_the_panel_has_no_utilities():
     t = dye_batch_kpis(cut, records())
     assert np.isnan(t["water_l_per_kg"][0])
     assert t["water_l_per_kg"][1] == pytest.approx(2.5)
+
+
+def test_batch_kpis_of_a_shift_without_a_finished_batch_are_empty() -> None:
+    """Start-up case: the only batch has not ended yet (the service met it on day one)."""
+    panel = Panel(["d1"], np.arange(3) * 60_000, 60_000, {"state_code": np.ones((1, 3))})
+    events = EventTable.from_records(
+        [{"machine": "d1", "ts": 0, "kind": "step", "code": "FILL", "batch_id": "b1"}]
+    )
+    assert dye_batch_kpis(panel, events).rows() == []

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from analytics.alarm_book import AlarmBook
 from analytics.points import alarm_line, row_lines, score_lines
 from analytics.rollup import factory_rollup
 from analytics.service import AnalyticsService
@@ -162,6 +163,32 @@ def test_rollup_sums_counts_recomputes_rates_and_weights_ratios() -> None:
     assert agg["rft_pct"] == pytest.approx((100 * 1 + 50 * 3) / 4)  # by finished batches
 
 
+def test_rollup_of_repair_and_failure_times_is_total_time_over_total_count() -> None:
+    rows = [
+        {
+            "planned_s": 8000.0,
+            "run_s": 7000.0,
+            "stops_warp": 1.0,
+            "mttr_s_warp": 600.0,
+            "breakdowns": 1.0,
+            "mtbf_s": 7000.0,
+            "mttr_breakdown_s": 3600.0,
+        },
+        {
+            "planned_s": 8000.0,
+            "run_s": 9000.0,
+            "stops_warp": 10.0,
+            "mttr_s_warp": 60.0,
+            "breakdowns": 0.0,
+            "mtbf_s": math.nan,
+        },
+    ]
+    agg = factory_rollup(rows)
+    assert agg["mttr_s_warp"] == pytest.approx((600 + 10 * 60) / 11)
+    assert agg["mtbf_s"] == pytest.approx(16000 / 1)
+    assert agg["mttr_breakdown_s"] == pytest.approx(3600)
+
+
 def test_a_failing_database_is_counted_and_the_pass_goes_on() -> None:
     calls = []
 
@@ -178,3 +205,36 @@ def test_a_failing_database_is_counted_and_the_pass_goes_on() -> None:
     assert counters["errors_discover_total"] == 4  # two factories, two passes
     assert counters["cycles_total"] == 2
     assert calls == ["/query"] * 4
+
+
+def test_alarm_book_keeps_one_alarm_per_fault_across_passes() -> None:
+    book = AlarmBook(merge_gap_ms=10 * 60_000)
+    minute = 60_000
+
+    def alarm(start: int, end: int | None, peak: float = 0.9, machine: str = "l1") -> _Alarm:
+        return _Alarm(
+            machine,
+            "loom_airjet",
+            "vib",
+            "process",
+            "robust",
+            start * minute,
+            None if end is None else end * minute,
+            peak,
+            5.0,
+            2.0,
+        )
+
+    stored, new = book.update([alarm(95, None)], 100 * minute)  # reaches into the context
+    assert [a.start_ms for a in new] == [100 * minute]
+    # The next pass finds the same fault with another first bucket: it continues.
+    stored, new = book.update([alarm(97, None, peak=0.99)], 101 * minute)
+    assert new == [] and stored[0].start_ms == 100 * minute and stored[0].peak_score == 0.99
+    # A second machine's alarm is its own; the first one is not found again: it ended.
+    stored, new = book.update([alarm(102, None, machine="l2")], 102 * minute)
+    ended = {a.machine: a.end_ms for a in stored}
+    assert ended == {"l2": None, "l1": 102 * minute} and [a.machine for a in new] == ["l2"]
+    # Long after, a fresh episode of l1 is a new alarm, and the closed one is forgotten.
+    stored, new = book.update([alarm(200, None), alarm(102, None, machine="l2")], 200 * minute)
+    assert [a.machine for a in new] == ["l1"]
+    assert {k[0] for k in book.known} == {"l1", "l2"}
