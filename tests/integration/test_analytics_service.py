@@ -150,3 +150,35 @@ def test_cluster_database_holds_aggregates_only(rig: Rig) -> None:
     assert "machine" not in keys and "hall" not in keys
     measurements = _one(rig.store, CLUSTER_DATABASE, "SHOW MEASUREMENTS")
     assert [m[0] for m in measurements] == ["factory_kpi"]
+
+
+def test_a_dyehouse_starts_up_and_late_events_alone_recompute_a_shift(influxdb: InfluxDB) -> None:
+    """Day one of a dyehouse: batches still running, then stop events arriving late."""
+    store = AnalyticsStore(influxdb.url)
+    fill(store, "f03", START, 2 * 3600, address_factory="an3")
+    settings = AnalyticsSettings(
+        influx_url=influxdb.url, train_h=1.5, min_train_h=1, kpi_horizon_h=6, settle_s=0
+    )
+    calendar = FactoryCalendar(id="an3", timezone="Europe/Istanbul", shifts="3x8")
+    end = START + 2 * 3_600_000
+    service = AnalyticsService(settings, [calendar], store=store, clock=lambda: end)
+    service.run_pass()
+    first = service.metrics.snapshot()
+    assert first["errors_total"] == 0
+    per_type = store.query("f_an3", 'SELECT count(run_s) FROM kpi_shift GROUP BY "type"')
+    assert {s.tags["type"] for s in per_type} == {"dye_jet", "stenter"}
+    # Late stop events of a stenter, with no telemetry: the shift is recomputed.
+    q = "SELECT sum(stops) FROM kpi_shift WHERE type = 'stenter'"
+    stops = _one(store, "f_an3", q)[0][1]
+    late = [
+        f"machine_event,cluster=c1,factory=an3,hall=finish1,machine=s0001,type=stenter,"
+        f'kind=stop seq=0i,code="STOP_PROCESS",reason="TEAR" {(START + 600_000 + i) * 1_000_000}'
+        for i in range(3)
+    ]
+    store.write("f_an3", late)
+    service.jobs[0].kpi_due_ms = 0
+    service.run_pass()
+    second = service.metrics.snapshot()
+    assert second["kpi_shifts_computed_total"] > first["kpi_shifts_computed_total"]
+    assert _one(store, "f_an3", q)[0][1] == stops + 3
+    store.close()
