@@ -621,6 +621,8 @@ class Monitor(BaseEstimator):
         keep = np.ones(d, dtype=bool)
         keep[self._heavy(level, sig, steady)] = False
         keep &= self._not_integrators(sig)
+        habits = instrument_habits(panel, sig.running, sig.names)
+        keep &= np.array([habits.get(f, (0.0, 0.0))[1] < SETTING_SHARE for f in sig.fields])
         if drive is not None:  # a follower is watched through its residual only
             keep &= np.array([n not in drive.coef for n in sig.names], dtype=bool)
         groups = {
@@ -658,7 +660,7 @@ class Monitor(BaseEstimator):
             smooth,
             hall,
             groups,
-            instrument_habits(panel, sig.running, sig.names),
+            habits,
             indicators,
             drive,
             spike_habits,
@@ -932,6 +934,9 @@ def _mark(extra, kind, index, where, code, k) -> None:
     index[where] = k
 
 
+#: A field frozen in more than this share of running buckets is a setting (a batch
+#: weight, an overfeed), changed by people, not a measurement: it is not monitored.
+SETTING_SHARE = 0.5
 #: A pattern seen in less than this share of training buckets is never normal.
 RARE = 1e-3
 
