@@ -234,6 +234,7 @@ class EvalReport:
     excluded: dict[str, int]
     per_seed: dict[int, dict[str, float]]
     runtime_s: dict[str, float]
+    missed_idle: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of the report."""
@@ -274,6 +275,7 @@ class _Pool:
     fault_type_of: dict[str, str] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     span_end: dict[str, int] = field(default_factory=dict)
+    idle: set[str] = field(default_factory=set)
 
 
 def summarise(pool: _Pool, machine_types: Mapping[str, Sequence[str]]) -> list[TypeRow]:
@@ -361,6 +363,8 @@ def format_report(report: EvalReport) -> str:
         " kind = a matching alarm named the right kind (instrument:<kind> / process);"
         " lead_h = median hours from first alarm to failure.",
         "Not counted: " + ", ".join(f"{k} {v}" for k, v in sorted(report.excluded.items())),
+        f"Of the {o.faults - o.detected} missed faults, {report.missed_idle} struck while their "
+        "machine did not run at all (a shift off, a weekend): no process signal moved.",
     ]
     for seed, figures in sorted(report.per_seed.items()):
         lines.append(
@@ -427,6 +431,8 @@ def _add(pool: _Pool, run: Any, factory: str, faults, result: Match, cut: int, t
             pool.excluded["never detectable (signature < 3 sd)"] += 1
             continue
         pool.faults.append((_renamed(fault, key), mtype.get(fault.machines[0], "")))
+        if _idle(fault, types, run.end_ms):
+            pool.idle.add(key)
         pool.span_end[key] = run.end_ms
         if fault.fault_id in result.detected:
             pool.detected[key] = result.detected[fault.fault_id]
@@ -435,6 +441,21 @@ def _add(pool: _Pool, run: Any, factory: str, faults, result: Match, cut: int, t
     for fid, mt in zip(result.alarm_fault, result.alarm_types, strict=True):
         pool.alarm_fault.append(None if fid is None else f"{run.seed}:{fid}")
         pool.alarm_types.append(mt)
+
+
+def _idle(fault: Fault, types: Mapping[str, Any], end_ms: int) -> bool:
+    """True when none of the fault's machines ran (state RUN) between onset and repair."""
+    for data in types.values():
+        panel = data.panel
+        rows = [i for i, m in enumerate(panel.machines) if m in fault.machines]
+        if not rows:
+            continue
+        if "state_code" not in panel.values:
+            return False
+        a, b = np.searchsorted(panel.ts_ms, [fault.onset_ms, min(fault.repaired_ms, end_ms) + 1])
+        if np.any(panel["state_code"][rows, a : max(b, a + 1)] == 1):
+            return False
+    return True
 
 
 def _renamed(fault: Fault, key: str) -> Fault:
@@ -524,6 +545,9 @@ def run_eval(
         dict(pool.excluded),
         per_seed,
         dict(runtime),
+        sum(
+            1 for f, _ in pool.faults if f.fault_id in pool.idle and f.fault_id not in pool.detected
+        ),
     )
 
 
@@ -535,6 +559,7 @@ def _merge(pool: _Pool, other: _Pool) -> None:
     pool.alarm_types += other.alarm_types
     pool.fault_type_of.update(other.fault_type_of)
     pool.span_end.update(other.span_end)
+    pool.idle |= other.idle
     for k, v in other.excluded.items():
         pool.excluded[k] += v
 

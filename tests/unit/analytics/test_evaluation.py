@@ -53,10 +53,12 @@ def test_grace_after_repair_and_not_before_onset():
     faults = [fault("F1", "rope_tangle", ["l1"], 10 * H, 11 * H)]
     late = match([alarm("l1", 11 * H + H // 2)], faults, HALLS, grace_ms=H)
     too_late = match([alarm("l1", 12 * H + 1)], faults, HALLS, grace_ms=H)
-    early = match([alarm("l1", 10 * H - 1)], faults, HALLS, grace_ms=H)
+    early = match([alarm("l1", 10 * H - 60_001)], faults, HALLS, grace_ms=H)
+    same_bucket = match([alarm("l1", 10 * H - 59_000)], faults, HALLS, grace_ms=H)
     assert late.detected == {"F1": 11 * H + H // 2}
     assert too_late.detected == {} and too_late.false_alarms == 1
     assert early.detected == {} and early.false_alarms == 1
+    assert same_bucket.detected == {"F1": 10 * H - 59_000}  # the bucket holding the onset
 
 
 def test_hall_fault_detected_on_any_hall_machine_or_hall_alarm():
