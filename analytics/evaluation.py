@@ -358,8 +358,8 @@ def format_report(report: EvalReport) -> str:
         f"false alarms: {o.false_alarms} over {report.machine_days:.0f} machine-days scored = "
         f"{report.false_per_machine_day:.3f} per machine-day "
         f"({7 * report.false_per_machine_day:.2f} per machine-week; target <= 1)",
-        f"overall event F1 {_pct(o.f1).strip()} % (target >= 80); detected before failure "
-        f"{o.before_failure}/{o.degradations} = {_pct(pre_share).strip()} % of degradation "
+        f"overall event F1 {100 * o.f1:.1f} % (target >= 80); detected before failure "
+        f"{o.before_failure}/{o.degradations} = {100 * pre_share:.1f} % of degradation "
         "faults whose failure lies in the scored span (target >= 70)",
         "det = detected (an alarm on its machine/hall started in [onset, repaired + grace]);"
         " kind = a matching alarm named the right kind (instrument:<kind> / process);"
@@ -370,7 +370,7 @@ def format_report(report: EvalReport) -> str:
     ]
     for seed, figures in sorted(report.per_seed.items()):
         lines.append(
-            f"seed {seed}: F1 {_pct(figures['f1']).strip()} %, recall "
+            f"seed {seed}: F1 {100 * figures['f1']:.1f} %, recall "
             f"{_pct(figures['recall']).strip()} %, precision {_pct(figures['precision']).strip()}"
             f" %, false alarms/machine-week {7 * figures['fa_per_machine_day']:.2f}, "
             f"before failure {figures['before_failure']:.0f}/{figures['degradations']:.0f}"

@@ -38,13 +38,13 @@ Example
 >>> rng = np.random.default_rng(0)
 >>> ts = np.arange(600, dtype=np.int64) * 60_000
 >>> x = rng.normal(20.0, 0.2, (4, 600))
->>> x[2, 450:] += 3.0                                   # machine 2 warms up by 15 sds
+>>> x[2, 450:] += 3.0                 # machine 2 warms up by 15 sds: alarmed a minute on
 >>> panel = Panel(["a", "b", "c", "d"], ts, 60_000, {"temp_c": x})
 >>> train = Panel(panel.machines, ts[:300], 60_000, {"temp_c": x[:, :300]})
 >>> mon = Monitor().fit({"hall_env": train})
 >>> scores = mon.score({"hall_env": panel})
 >>> [(a.machine, a.signal, a.start_ms // 60_000) for a in mon.alarms(scores)]
-[('c', 'temp_c', 450)]
+[('c', 'temp_c', 451)]
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def trailing_median(x: np.ndarray, window: int) -> np.ndarray:
     deviate, so one bucket disturbed by a stop inside it cannot raise it.
 
     >>> trailing_median(np.array([[1.0, 9.0, 2.0, 3.0]]), 3).tolist()
-    [[nan, 9.0, 2.0, 3.0]]
+    [[nan, 5.0, 2.0, 3.0]]
     """
     pad = np.full((x.shape[0], window - 1), np.nan)
     view = np.lib.stride_tricks.sliding_window_view(np.hstack([pad, x]), window, axis=1)
