@@ -389,6 +389,7 @@ PARAMS: dict[str, Any] = {
     "threshold": 0.96,
     "calib_ref": 2.5,
     "min_alarm_min": 3,
+    "transition_z": 5.0,
 }
 TUNE_SEED = 1
 REPORT_SEEDS = (2, 3)

@@ -573,7 +573,7 @@ class Monitor(BaseEstimator):
         smooth_floor: float = 0.5,
         sd_gate: float = 3.0,
         tail_max: float = 30.0,
-        transition_z: float = 8.0,
+        transition_z: float = 5.0,
         calib_q: float = 0.99,
         calib_ref: float = 2.5,
     ) -> None:
