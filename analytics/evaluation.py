@@ -321,6 +321,10 @@ def _count(row: TypeRow, chosen: Sequence[Fault], pool: _Pool) -> list[float]:
     return leads
 
 
+def _share(x: float) -> str:
+    return "-" if np.isnan(x) else f"{100 * x:.1f} %"
+
+
 def _pct(x: float) -> str:
     return "   -" if np.isnan(x) else f"{100 * x:4.0f}"
 
@@ -359,7 +363,7 @@ def format_report(report: EvalReport) -> str:
         f"{report.false_per_machine_day:.3f} per machine-day "
         f"({7 * report.false_per_machine_day:.2f} per machine-week; target <= 1)",
         f"overall event F1 {100 * o.f1:.1f} % (target >= 80); detected before failure "
-        f"{o.before_failure}/{o.degradations} = {100 * pre_share:.1f} % of degradation "
+        f"{o.before_failure}/{o.degradations} = {_share(pre_share)} of degradation "
         "faults whose failure lies in the scored span (target >= 70)",
         "det = detected (an alarm on its machine/hall started in [onset, repaired + grace]);"
         " kind = a matching alarm named the right kind (instrument:<kind> / process);"
