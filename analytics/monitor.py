@@ -547,6 +547,9 @@ class Monitor(BaseEstimator):
         Fluctuation signals whose training tail spans more than ``tail_max`` sds are
         transition indicators (see ``_indicators``); a bucket where one exceeds
         ``transition_z`` sds holds a start or stop and its analog signals are not scored.
+    drive_transitions : bool
+        For a type with a drive (``fit_drive``), only the drive's fluctuation marks
+        transition buckets; every other fluctuation is monitored.
     calib_q, calib_ref : float
         Self-calibration without labels: a signal whose training deviation reaches
         more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
@@ -576,6 +579,7 @@ class Monitor(BaseEstimator):
         transition_z: float = 5.0,
         calib_q: float = 0.99,
         calib_ref: float = 2.5,
+        drive_transitions: bool = False,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -593,6 +597,7 @@ class Monitor(BaseEstimator):
         self.transition_z = transition_z
         self.calib_q = calib_q
         self.calib_ref = calib_ref
+        self.drive_transitions = drive_transitions
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -619,11 +624,19 @@ class Monitor(BaseEstimator):
         steady, lone = _steady(level, raw.values, indicators, self.transition_z)
         spike_habits = {k: float(_spiky(lone, k).mean()) for k in indicators}
         drive = fit_drive(_masked(raw, steady))
+        by_drive = self.drive_transitions and drive is not None
+        if by_drive and f"{drive.field}:sd" in raw.names:
+            # A machine with a drive changes regime when the drive moves: only the
+            # drive's own fluctuation marks a transition, the others stay monitored.
+            indicators = [raw.names.index(f"{drive.field}:sd")]
+            steady, lone = _steady(level, raw.values, indicators, self.transition_z)
+            spike_habits = {k: float(_spiky(lone, k).mean()) for k in indicators}
         sig = with_drive(raw, drive)
         d = len(sig.names)
         level += self._level(sig, range(len(raw.names), d))
         keep = np.ones(d, dtype=bool)
-        keep[self._heavy(level, sig, steady)] = False
+        keep[self._heavy(level, sig, steady, gate_all=by_drive)] = False
+        keep[indicators] = False
         keep &= self._not_integrators(sig)
         habits = instrument_habits(panel, sig.running, sig.names)
         keep &= np.array([habits.get(f, (0.0, 0.0))[1] < SETTING_SHARE for f in sig.fields])
@@ -686,7 +699,9 @@ class Monitor(BaseEstimator):
         }
         return np.array([f not in integrators for f in sig.fields], dtype=bool)
 
-    def _heavy(self, level: list[Any], sig: Signals, steady: np.ndarray | None) -> list[int]:
+    def _heavy(
+        self, level: list[Any], sig: Signals, steady: np.ndarray | None, gate_all: bool = False
+    ) -> list[int]:
         """Signals too heavy-tailed for a robust z: not monitored.
 
         A speed's within-bucket sd is tiny while a loom runs and huge in a bucket that
@@ -697,7 +712,7 @@ class Monitor(BaseEstimator):
         out = []
         for k in range(len(sig.names)):
             z = level[k].detector_.zscores(sig.values[..., k, None])[..., 0]
-            if steady is not None and not sig.names[k].endswith(":sd"):
+            if steady is not None and (gate_all or not sig.names[k].endswith(":sd")):
                 z = np.where(steady, z, np.nan)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
