@@ -136,11 +136,16 @@ class MachineScores:
 # -- signals ---------------------------------------------------------------------------------
 
 
+#: Panel fields that are not measurements: the state, a programme step, the service's
+#: per-bucket row count.
+NOT_SIGNALS = frozenset({"state_code", "step_no", "rows"})
+
+
 def _analog(panel: Panel) -> list[str]:
     return [
         f
         for f in panel.fields
-        if ":" not in f and f != "state_code" and not f.endswith("_total") and f != "step_no"
+        if ":" not in f and f not in NOT_SIGNALS and not f.endswith("_total")
     ]
 
 
