@@ -14,17 +14,30 @@ the panel holds, not from the fault catalogue:
   (``energy_kwh_total:per:picks_total``);
 - the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``).
 
-Analog signals count only while the machine RUNs (``state_code`` = 1; types without a
-state, the hall climate, always): an idle loom's zero speed is no anomaly. Setpoint
-context (the dyeing programme's step) conditions the baseline: a batch machine's signals
-are standardised per setpoint band as well as per machine.
+Context conditions the baselines, all learned from the training span without labels:
 
-Detectors (H2's library, composed here): :class:`~analytics.detectors.robust.RobustZ`
-per machine and signal, fitted through :class:`~analytics.detectors.filters.ThresholdFilter`
-(trimmed refits: a fault inside the training span does not widen the baseline) in level
-mode on a causal trailing mean (persistent shifts) and in CUSUM mode (slow drifts);
-:class:`~analytics.detectors.hall.HallDetector` on the hall's machines together
-(correlated faults). Scores are made by the one ``to_unit_score`` mapping.
+- analog signals count only while the machine runs steadily (``state_code`` RUN now,
+  before, and over most of the last minutes; types without a state always) and outside
+  *transition* buckets, where a fluctuation that normally only reports starts and stops
+  (a loom's speed sd; found by its heavy training tail) jumps;
+- a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
+  its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``);
+- settings (fields frozen most of the time: a batch weight, an overfeed), integrators (a
+  roll's length) and signals too heavy-tailed for a robust z are not monitored;
+- each signal's deviation is scaled down when it reached more than ``calib_ref`` sds in
+  training on the median machine (a daily cycle, a recipe's steps), so every signal
+  alarms about equally rarely on normal data.
+
+Detectors (the ``analytics.detectors`` library, composed here):
+:class:`~analytics.detectors.robust.RobustZ` per machine and signal, fitted through
+:class:`~analytics.detectors.filters.ThresholdFilter` (trimmed refits: a fault inside the
+training span does not widen the baseline); a second protected RobustZ on causal
+trailing medians/means of z over ``windows`` (minutes for steps, an hour for drifts);
+:class:`~analytics.detectors.hall.HallDetector` on a hall's machines together
+(correlated faults, over planned production); direct instrument evidence (a field
+missing or frozen where training never saw it, a fluctuation jumping alone, a counter
+going backwards: ``analytics.detectors.instrument.counter_resets``). Scores are made
+by the one ``to_unit_score`` mapping.
 
 Alarms are episodes (``analytics.detectors.alarms.episodes``) of a machine's score above
 ``threshold``, merged per machine over all signals, each naming the top signal, its z and
