@@ -138,3 +138,38 @@ def test_signals_cover_setpoint_error_rates_and_gate_on_running():
     assert "temp_sp_c" not in sig.names
     assert setpoint_pairs(["width_set_cm", "width_act_cm"]) == [("width_act_cm", "width_set_cm")]
     assert trailing_mean(np.array([[1.0, 3.0, np.nan, 7.0]]), 2).tolist() == [[1.0, 2.0, 3.0, 7.0]]
+
+
+def _loomish(t: int, seed: int) -> Panel:
+    rng = np.random.default_rng(seed)
+    ts = START_MS + np.arange(t, dtype=np.int64) * 60_000
+    temp = rng.normal(50.0, 0.3, (6, t))
+    picks = np.cumsum(rng.normal(800.0, 5.0, (6, t)), axis=1)
+    values = {
+        "bearing_temp_c": temp,
+        "bearing_temp_c:sd": np.abs(rng.normal(0.5, 0.05, (6, t))),
+        "motor_temp_c": rng.normal(60.0, 0.3, (6, t)),
+        "vib_rms_mm_s": rng.normal(2.0, 0.05, (6, t)),
+        "picks_total": picks,
+        "picks_total:first": picks - 10.0,
+        "picks_total:max": picks.copy(),
+        "state_code": np.ones((6, t)),
+    }
+    return Panel([f"l{i}" for i in range(6)], ts, 60_000, values)
+
+
+def test_instrument_evidence_names_the_kind():
+    panel = _loomish(1200, 5)
+    panel.values["bearing_temp_c"][1, 800:] = panel.values["bearing_temp_c"][1, 800]  # stuck
+    panel.values["bearing_temp_c:sd"][1, 800:] = 0.0
+    panel.values["motor_temp_c"][2, 900:960] = np.nan  # the sensor goes silent
+    for name in ("picks_total", "picks_total:first", "picks_total:max"):
+        panel.values[name][3, 1000:] -= panel.values["picks_total"][3, 999]  # restart at 0
+    train, test = _split(panel, panel.ts_ms[600])
+    monitor = Monitor().fit({"loom_airjet": train})
+    alarms = monitor.alarms(monitor.score({"loom_airjet": test}))
+    kinds = {(a.machine, a.kind) for a in alarms}
+    assert ("l1", "instrument:stuck") in kinds
+    assert ("l2", "instrument:dropout") in kinds
+    assert ("l3", "instrument:counter_reset") in kinds
+    assert not {m for m, _ in kinds} & {"l0", "l4", "l5"}  # untouched looms stay quiet
