@@ -24,10 +24,10 @@ from analytics.kpi.dye import batch_table
 from analytics.kpi.shift import dye_batch_kpis, shift_kpis
 from analytics.points import row_lines
 from analytics.rollup import factory_rollup
-from analytics.settings import FactoryCalendar
 from analytics.shifts import ShiftWindows, shift_windows
 from analytics.store import AnalyticsStore
 from ingest.logs import kv
+from millwatch.site import FactorySite
 
 __all__ = ["CLUSTER_DATABASE", "KpiJob"]
 
@@ -48,7 +48,7 @@ class KpiJob:
 
     store: AnalyticsStore
     sync: DownsampleSync
-    calendar: FactoryCalendar
+    calendar: FactorySite
     tags: Mapping[str, str]
     computed: dict[tuple[str, int], int] = field(default_factory=dict)
 

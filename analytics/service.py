@@ -25,12 +25,13 @@ from analytics.anomaly_job import AnomalyJob
 from analytics.downsample import HOUR_MS, DownsampleSync
 from analytics.kpi_job import KpiJob
 from analytics.metrics import AnalyticsMetrics
-from analytics.settings import AnalyticsSettings, FactoryCalendar
+from analytics.settings import AnalyticsSettings
 from analytics.store import AnalyticsStore, QueryError
 from ingest.errors import WriteError
 from ingest.logs import kv
 from millwatch.contract import factory_database, now_ms
 from millwatch.lifecycle import Lifecycle
+from millwatch.site import FactorySite
 
 __all__ = ["AnalyticsService", "FactoryJobs"]
 
@@ -41,7 +42,7 @@ log = logging.getLogger("analytics")
 class FactoryJobs:
     """Everything the service keeps for one factory (all rebuildable from InfluxDB)."""
 
-    calendar: FactoryCalendar
+    calendar: FactorySite
     sync: DownsampleSync
     anomalies: AnomalyJob
     kpis: KpiJob
@@ -53,7 +54,7 @@ class AnalyticsService(Lifecycle):
     """Runs passes on a thread between ``start`` and ``stop``; ``run_pass`` runs one."""
 
     settings: AnalyticsSettings
-    factories: Sequence[FactoryCalendar]
+    factories: Sequence[FactorySite]
     store: AnalyticsStore | None = None
     clock: Callable[[], int] = now_ms
     metrics: AnalyticsMetrics = field(default_factory=AnalyticsMetrics)
@@ -68,7 +69,7 @@ class AnalyticsService(Lifecycle):
         self._thread: threading.Thread | None = None
         self._server = None
 
-    def _jobs(self, calendar: FactoryCalendar) -> FactoryJobs:
+    def _jobs(self, calendar: FactorySite) -> FactoryJobs:
         assert self.store is not None
         db = factory_database(calendar.id)
         tags = {"cluster": self.settings.cluster, "factory": calendar.id}

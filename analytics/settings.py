@@ -18,46 +18,20 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from millwatch.contract import check_id
+from millwatch.site import FactorySite
 
-__all__ = ["AnalyticsSettings", "FactoryCalendar", "load_factories"]
-
-
-class FactoryCalendar(BaseModel):
-    """How one factory cuts its days into shifts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str
-    timezone: str
-    shifts: Literal["3x8", "2x12"] = "3x8"
-    shift_start: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return check_id(value, "factory")
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+__all__ = ["AnalyticsSettings", "load_factories"]
 
 
-def load_factories(path: str | Path) -> list[FactoryCalendar]:
+def load_factories(path: str | Path) -> list[FactorySite]:
     """Read the ``[[factories]]`` tables of a TOML file."""
     with Path(path).open("rb") as handle:
         document = tomllib.load(handle)
-    return [FactoryCalendar(**table) for table in document.get("factories", [])]
+    return [FactorySite(**table) for table in document.get("factories", [])]
 
 
 class AnalyticsSettings(BaseSettings):
@@ -100,6 +74,6 @@ class AnalyticsSettings(BaseSettings):
             raise ValueError("min_train_h must be <= train_h")
         return self
 
-    def factories(self) -> list[FactoryCalendar]:
+    def factories(self) -> list[FactorySite]:
         """The factories this worker serves (none without ``factories_file``)."""
         return load_factories(self.factories_file) if self.factories_file else []

@@ -22,23 +22,20 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Final
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from millwatch.site import PATTERNS, parse_hhmm
+
 __all__ = [
-    "PATTERNS",
     "ShiftWindows",
     "day_windows",
     "shift_windows",
     "window_of",
     "window_sums",
 ]
-
-#: Shift letters per pattern; the day divides evenly among them.
-PATTERNS: Final[dict[str, tuple[str, ...]]] = {"3x8": ("A", "B", "C"), "2x12": ("A", "B")}
 
 
 @dataclass
@@ -56,13 +53,6 @@ class ShiftWindows:
     def seconds(self) -> np.ndarray:
         """Length of each window in seconds (7, 8 or 9 h for 3x8 shifts)."""
         return (self.end_ms - self.start_ms) / 1000.0
-
-
-def _parse_hhmm(text: str) -> time:
-    hours, _, minutes = text.partition(":")
-    if not (hours.isdigit() and minutes.isdigit()) or int(hours) > 23 or int(minutes) > 59:
-        raise ValueError(f"time {text!r} must be HH:MM between 00:00 and 23:59")
-    return time(int(hours), int(minutes))
 
 
 def _ms(wall: datetime, tz: ZoneInfo) -> int:
@@ -134,7 +124,7 @@ def shift_windows(
     tz = ZoneInfo(timezone)
     names = PATTERNS[pattern]
     length = timedelta(hours=24 / len(names))
-    begin = _parse_hhmm(first_start)
+    begin = parse_hhmm(first_start)
     days = _days(tz, start_ms, end_ms)
     starts: list[int] = []
     labels: list[str] = []
@@ -161,7 +151,7 @@ def day_windows(
     (['2026-03-29'], [23.0])
     """
     tz = ZoneInfo(timezone)
-    begin = _parse_hhmm(day_start)
+    begin = parse_hhmm(day_start)
     days = _days(tz, start_ms, end_ms)
     days.append(days[-1] + timedelta(days=1))
     starts = [_ms(datetime.combine(d, begin), tz) for d in days]

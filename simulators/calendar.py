@@ -29,24 +29,15 @@ Example
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = [
-    "PATTERNS",
-    "WEEKDAYS",
-    "CalendarState",
-    "MaintenanceWindow",
-    "ShiftCalendar",
-    "parse_hhmm",
-    "parse_weekday",
-    "parse_zone",
-]
+from millwatch.site import PATTERNS, parse_hhmm, parse_zone
+
+__all__ = ["WEEKDAYS", "CalendarState", "MaintenanceWindow", "ShiftCalendar", "parse_weekday"]
 
 WEEKDAYS: Final = (
     "monday",
@@ -57,10 +48,7 @@ WEEKDAYS: Final = (
     "saturday",
     "sunday",
 )
-#: Shift names per pattern; the day divides evenly among them (spec §5).
-PATTERNS: Final[dict[str, tuple[str, ...]]] = {"3x8": ("A", "B", "C"), "2x12": ("A", "B")}
 MAX_MAINTENANCE_H: Final = 168.0
-_HHMM: Final = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def parse_weekday(name: str) -> int:
@@ -74,30 +62,6 @@ def parse_weekday(name: str) -> int:
         if key in (day, day[:3]):
             return number
     raise ValueError(f"weekday {name!r} must be one of {', '.join(WEEKDAYS)}")
-
-
-def parse_hhmm(text: str) -> time:
-    """Wall-clock time from ``"HH:MM"`` (24 h).
-
-    >>> parse_hhmm("06:00")
-    datetime.time(6, 0)
-    """
-    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"time {text!r} must be HH:MM between 00:00 and 23:59")
-    return time(int(match[1]), int(match[2]))
-
-
-def parse_zone(name: str) -> ZoneInfo:
-    """IANA time zone, or ``ValueError`` naming the bad zone.
-
-    >>> parse_zone("Asia/Kolkata").key
-    'Asia/Kolkata'
-    """
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(f"time zone {name!r} is not a known IANA name") from exc
 
 
 @dataclass(frozen=True)

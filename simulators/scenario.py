@@ -54,14 +54,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from millwatch.contract import MachineAddress, check_id
-from simulators.calendar import (
-    WEEKDAYS,
-    MaintenanceWindow,
-    ShiftCalendar,
-    parse_hhmm,
-    parse_weekday,
-    parse_zone,
-)
+from millwatch.site import FactorySite, parse_hhmm
+from simulators.calendar import WEEKDAYS, MaintenanceWindow, ShiftCalendar, parse_weekday
 from simulators.signatures import KINDS
 
 __all__ = [
@@ -235,36 +229,15 @@ DEFAULT_ARTICLES: Final[dict[str, tuple[ArticleConfig, ...]]] = {
 _Count = Annotated[int, Field(ge=0, le=MAX_PER_TYPE)]
 
 
-class FactoryConfig(_Strict):
+class FactoryConfig(FactorySite):
     """One factory: archetype, size, local calendar and articles."""
 
-    id: str
     archetype: Archetype
-    timezone: str
-    shifts: Literal["3x8", "2x12"] = "3x8"
-    shift_start: str = "06:00"
     weekly_off: str | None = None
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     scale: float | None = Field(None, gt=0, le=100)
     machines: dict[ProductionType, _Count] | None = None
     articles: list[ArticleConfig] | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return check_id(value, "factory")
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        parse_zone(value)
-        return value
-
-    @field_validator("shift_start")
-    @classmethod
-    def _shift_start(cls, value: str) -> str:
-        parse_hhmm(value)
-        return value
 
     @field_validator("weekly_off")
     @classmethod

@@ -18,10 +18,11 @@ import pytest
 from analytics.frame import Panel
 from analytics.kpi_job import CLUSTER_DATABASE
 from analytics.service import AnalyticsService
-from analytics.settings import AnalyticsSettings, FactoryCalendar
+from analytics.settings import AnalyticsSettings
 from analytics.simdata import simulate
 from analytics.store import AnalyticsStore
 from millwatch.servers import InfluxDB
+from millwatch.site import FactorySite
 
 from .simfill import Filled, fill
 
@@ -55,7 +56,7 @@ def rig(influxdb: InfluxDB) -> Iterator[Rig]:
     settings = AnalyticsSettings(
         influx_url=influxdb.url, train_h=1.5, min_train_h=1, kpi_horizon_h=6, settle_s=0
     )
-    calendar = FactoryCalendar(id=FACTORY, timezone="Asia/Dhaka", shifts="3x8")
+    calendar = FactorySite(id=FACTORY, timezone="Asia/Dhaka", shifts="3x8")
     service = AnalyticsService(settings, [calendar], store=store, clock=lambda: END)
     service.run_pass()
     first, before = service.metrics.snapshot(), (_kpi(store, "picks"), _kpi(store, "stops"))
@@ -159,7 +160,7 @@ def test_a_dyehouse_starts_up_and_late_events_alone_recompute_a_shift(influxdb: 
     settings = AnalyticsSettings(
         influx_url=influxdb.url, train_h=1.5, min_train_h=1, kpi_horizon_h=6, settle_s=0
     )
-    calendar = FactoryCalendar(id="an3", timezone="Europe/Istanbul", shifts="3x8")
+    calendar = FactorySite(id="an3", timezone="Europe/Istanbul", shifts="3x8")
     end = START + 2 * 3_600_000
     service = AnalyticsService(settings, [calendar], store=store, clock=lambda: end)
     service.run_pass()

@@ -15,8 +15,9 @@ from analytics.alarm_book import AlarmBook
 from analytics.points import alarm_line, row_lines, score_lines
 from analytics.rollup import factory_rollup
 from analytics.service import AnalyticsService
-from analytics.settings import AnalyticsSettings, FactoryCalendar, load_factories
+from analytics.settings import AnalyticsSettings, load_factories
 from analytics.store import AnalyticsStore, downsample_query, panel_columns
+from millwatch.site import FactorySite
 
 
 def test_factories_file_is_read_and_checked(tmp_path: Path) -> None:
@@ -33,9 +34,9 @@ def test_factories_file_is_read_and_checked(tmp_path: Path) -> None:
     ]
     assert AnalyticsSettings(factories_file=path).factories() == factories
     with pytest.raises(ValidationError):
-        FactoryCalendar(id="F 1", timezone="Asia/Dhaka")
+        FactorySite(id="F 1", timezone="Asia/Dhaka")
     with pytest.raises(ValidationError):
-        FactoryCalendar(id="f1", timezone="Mars/Olympus")
+        FactorySite(id="f1", timezone="Mars/Olympus")
     with pytest.raises(ValidationError):
         AnalyticsSettings(train_h=1, min_train_h=2)
 
@@ -197,7 +198,7 @@ def test_a_failing_database_is_counted_and_the_pass_goes_on() -> None:
         return httpx.Response(503, text="influxdb is starting")
 
     store = AnalyticsStore("http://influx.invalid", transport=httpx.MockTransport(refuse))
-    factories = [FactoryCalendar(id=f, timezone="UTC") for f in ("f1", "f2")]
+    factories = [FactorySite(id=f, timezone="UTC") for f in ("f1", "f2")]
     service = AnalyticsService(AnalyticsSettings(), factories, store=store, clock=lambda: 10**12)
     service.run_pass()
     service.run_pass()
