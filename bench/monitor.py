@@ -6,8 +6,10 @@ in memory: ``analytics.simdata``) is tiled to ``--machines`` looms (each copy sh
 time and scaled a little, so no two machines are equal), then the monitor learns from
 the first ``--train-hours`` and scores the whole day: all looms in one call, against the
 straightforward way, one monitor per machine in a loop (timed on ``--loop-machines``
-machines and scaled; say so below). Correlated-hall scoring needs a hall of machines, so
-it is switched off in both. Figures are in buckets/s and in the 1-Hz samples/s they
+machines and scaled; say so below). The two are not the same model: the class monitor
+calibrates each signal across all machines of the class, a lone machine only on itself,
+so their scores differ (printed at the end) and the loop is a cost reference only.
+Correlated-hall scoring needs a hall of machines, so it is switched off in both. Figures are in buckets/s and in the 1-Hz samples/s they
 summarise (x 60), single-threaded; simulating and tiling are not timed.
 
 Usage::
