@@ -9,8 +9,9 @@ straightforward way, one monitor per machine in a loop (timed on ``--loop-machin
 machines and scaled; say so below). The two are not the same model: the class monitor
 calibrates each signal across all machines of the class, a lone machine only on itself,
 so their scores differ (printed at the end) and the loop is a cost reference only.
-Correlated-hall scoring needs a hall of machines, so it is switched off in both. Figures are in buckets/s and in the 1-Hz samples/s they
-summarise (x 60), single-threaded; simulating and tiling are not timed.
+Correlated-hall scoring needs a hall of machines, so it is switched off in both.
+Figures are in buckets/s and in the 1-Hz samples/s they summarise (x 60),
+single-threaded; simulating and tiling are not timed.
 
 Usage::
 
