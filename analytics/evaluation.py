@@ -394,6 +394,7 @@ PARAMS: dict[str, Any] = {
     "calib_ref": 2.5,
     "min_alarm_min": 3,
     "transition_z": 5.0,
+    "split_causes": True,
 }
 TUNE_SEED = 1
 REPORT_SEEDS = (2, 3)

@@ -144,6 +144,7 @@ class MachineScores:
     hall_signal: dict[str, np.ndarray] = field(default_factory=dict)
     kinds: np.ndarray | None = None
     n_fields: np.ndarray | None = None
+    field_score: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # -- signals ---------------------------------------------------------------------------------
@@ -292,7 +293,21 @@ def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str
         n = _trailing_sum(planned.astype(np.float64), window)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["state:stop_share"] = np.where(n >= window / 2, stops / n, np.nan)
+        out["state:stops_per_h"] = _stop_entries(panel["state_code"], run_h, window)
     return out
+
+
+def _stop_entries(state: np.ndarray, run_h: np.ndarray, window: int) -> np.ndarray:
+    """Entries into ``STOP_PROCESS`` per running hour over the trailing ``window``.
+
+    A machine stopping more often (lint, yarn breaks) shows in how many stops begin,
+    also while each stop stays short; the stop share weighs them by duration instead.
+    """
+    enter = np.zeros(state.shape)
+    enter[:, 1:] = (state[:, 1:] == STOP_PROCESS) & (state[:, :-1] != STOP_PROCESS)
+    total = _trailing_sum(enter, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(run_h >= 0.25 * window / 60, total / run_h, np.nan)
 
 
 def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> Signals:
@@ -435,7 +450,7 @@ def _scale_floor(name: str, rate_window: int) -> dict[str, float]:
     the time, so its MAD is 0; one event per window is the least change it can show.
     """
     hours = rate_window / 60
-    if name.endswith(":rate"):
+    if name.endswith((":rate", "_per_h")):
         return {"min_scale": 2.0 / hours, "rel_min_scale": 0.05}
     if name.startswith("state:"):
         return {"min_scale": 2.0 / rate_window, "rel_min_scale": 0.05}
@@ -572,6 +587,9 @@ class Monitor(BaseEstimator):
         Self-calibration without labels: a signal whose training deviation reaches
         more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
         scaled down to it.
+    split_causes : bool
+        A field that starts deviating while an alarm of its machine is open opens a
+        new alarm naming it (one fault does not hide the next).
     field_dev : float
         Deviation (sds) at which a field counts as involved in an episode: an episode
         involving one field only is an instrument fault (a sensor lies alone), several
@@ -598,6 +616,7 @@ class Monitor(BaseEstimator):
         calib_q: float = 0.99,
         calib_ref: float = 2.5,
         drive_transitions: bool = False,
+        split_causes: bool = True,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -616,6 +635,7 @@ class Monitor(BaseEstimator):
         self.calib_q = calib_q
         self.calib_ref = calib_ref
         self.drive_transitions = drive_transitions
+        self.split_causes = split_causes
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -836,6 +856,7 @@ class Monitor(BaseEstimator):
             hall_top,
             np.where(hit, kinds[0], 0).astype(np.int8),
             np.asarray(n_fields, dtype=np.int8),
+            {f: to_unit_score(v) for f, v in field_dev.items()} if self.split_causes else {},
         )
 
     # -- alarms ------------------------------------------------------------------------
@@ -868,25 +889,48 @@ class Monitor(BaseEstimator):
         ep = self._episodes(mask, sc.ts_ms, mask & np.isin(kinds, (1, 4, 5)))
         out = []
         last = len(sc.ts_ms) - 1
-        for r, a, b in zip(ep.row.tolist(), ep.start.tolist(), ep.end.tolist(), strict=True):
-            seg = sc.score[r, a : b + 1]
-            p = a + int(np.argmax(seg))
-            k = int(sc.signal[r, p])
-            out.append(
-                MonitorAlarm(
-                    signal=sc.signals[k],
-                    start_ms=int(sc.ts_ms[a]),
-                    end_ms=None if b == last else int(sc.ts_ms[b]),  # type: ignore[arg-type]
-                    peak_score=float(seg.max()),
-                    z=float(np.nan_to_num(sc.z[r, p], nan=INSTRUMENT_DEV)),
-                    baseline=float(sc.baseline[r, k]),
-                    machine=sc.machines[r],
-                    machine_type=sc.machine_type,
-                    detector="robust",
-                    kind=self._kind(sc, r, a, b, k, mask[r]),
+        for r, a0, b0 in zip(ep.row.tolist(), ep.start.tolist(), ep.end.tolist(), strict=True):
+            for a, b, k_new in self._causes(sc, r, a0, b0):
+                seg = sc.score[r, a : b + 1]
+                p = a + int(np.argmax(seg))
+                k = int(sc.signal[r, p]) if k_new is None else k_new
+                out.append(
+                    MonitorAlarm(
+                        signal=sc.signals[k],
+                        start_ms=int(sc.ts_ms[a]),
+                        end_ms=None if b == last else int(sc.ts_ms[b]),  # type: ignore[arg-type]
+                        peak_score=float(seg.max()),
+                        z=float(np.nan_to_num(sc.z[r, p], nan=INSTRUMENT_DEV)),
+                        baseline=float(sc.baseline[r, k]),
+                        machine=sc.machines[r],
+                        machine_type=sc.machine_type,
+                        detector="robust",
+                        kind=self._kind(sc, r, a, b, k, mask[r]),
+                    )
                 )
-            )
         return out
+
+    def _causes(self, sc: MachineScores, r: int, a: int, b: int) -> list[tuple]:
+        """Split episode ``[a, b]`` of row ``r`` where a field not yet involved starts.
+
+        An alarm already open (a sensor gone silent) must not swallow a second fault
+        that begins under it: a field whose own score first holds above ``threshold``
+        for ``min_alarm_min`` buckets after the episode began, and did not reach it
+        before, opens a new alarm naming that field. Returns ``(start, end, signal)``
+        segments, ``signal`` None for the episode's own top signal.
+        """
+        starts: dict[int, int] = {}
+        n = self.min_alarm_min
+        for name, fs in sc.field_score.items():
+            hot = fs[r, a : b + 1] >= self.threshold
+            held = _trailing_sum(hot.astype(np.float64), n) >= n
+            first = int(np.argmax(held)) - n + 1 if held.any() else -1
+            if first > 0 and not hot[:first].any() and name in sc.signals:
+                starts.setdefault(a + first, sc.signals.index(name))
+        cuts = sorted(starts)
+        bounds = [a, *cuts, b + 1]
+        ks = [None, *(starts[c] for c in cuts)]
+        return [(bounds[i], bounds[i + 1] - 1, ks[i]) for i in range(len(ks))]
 
     def _kind(self, sc: MachineScores, r: int, a: int, b: int, k: int, mask: np.ndarray) -> str:
         """Instrument or process: direct evidence first, then how many fields deviate."""

@@ -173,3 +173,39 @@ def test_instrument_evidence_names_the_kind():
     assert ("l2", "instrument:dropout") in kinds
     assert ("l3", "instrument:counter_reset") in kinds
     assert not {m for m, _ in kinds} & {"l0", "l4", "l5"}  # untouched looms stay quiet
+
+
+def test_stop_entries_count_stops_begun_per_running_hour():
+    # Two separate stops (one and two buckets long) in 20 buckets of running.
+    state = np.array([[1.0] * 5 + [2.0] + [1.0] * 3 + [2.0, 2.0] + [1.0] * 9])
+    ts = np.arange(state.shape[1], dtype=np.int64) * 60_000
+    sig = type_signals(Panel(["k"], ts, 60_000, {"state_code": state}), rate_window=20)
+    rate = sig.values[0, :, sig.names.index("state:stops_per_h")]
+    run_h = sig.running.sum() / 60  # steady running minutes in the window, in hours
+    assert sig.running.sum() < 17  # restarts are not steady yet
+    assert rate[-1] == pytest.approx(2 / run_h)  # two stops begun, not three stopped buckets
+    share = sig.values[0, :, sig.names.index("state:stop_share")]
+    assert share[-1] == pytest.approx(3 / 20)
+
+
+def _two_causes(split: bool) -> list:
+    rng = np.random.default_rng(7)
+    t = 1000
+    ts = START_MS + np.arange(t, dtype=np.int64) * 60_000
+    a = rng.normal(20.0, 0.2, (5, t))
+    b = rng.normal(5.0, 0.1, (5, t))
+    a[2, 600:] += 3.0  # a first fault, still open at the end
+    b[2, 800:] += 2.0  # a second one starts under it
+    panel = Panel([f"m{i}" for i in range(5)], ts, 60_000, {"temp_c": a, "rh_pct": b})
+    train, test = _split(panel, ts[400])
+    monitor = Monitor(split_causes=split).fit({"hall_env": train})
+    return monitor.alarms(monitor.score({"hall_env": test}))
+
+
+def test_a_second_field_under_an_open_alarm_opens_its_own_alarm():
+    alarms = _two_causes(split=True)
+    assert [(x.machine, x.signal) for x in alarms] == [("m2", "temp_c"), ("m2", "rh_pct")]
+    assert alarms[1].start_ms - alarms[0].start_ms >= 199 * 60_000
+    merged = _two_causes(split=False)
+    assert [x.machine for x in merged] == ["m2"]  # one episode named by its peak only
+    assert merged[0].start_ms == alarms[0].start_ms
