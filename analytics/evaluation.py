@@ -389,7 +389,7 @@ def format_report(report: EvalReport) -> str:
 #: Frozen monitor parameters, tuned on ``TUNE_SEED`` only (the ``Monitor`` defaults).
 PARAMS: dict[str, Any] = {
     "windows": (2, 10, 60),
-    "rate_window": 120,
+    "rate_window": 240,
     "threshold": 0.96,
     "calib_ref": 2.5,
     "min_alarm_min": 3,

@@ -12,7 +12,8 @@ the panel holds, not from the fault catalogue:
   (``c_total:rate``; stop counters become stops per hour), and energy per unit of the
   type's first production counter, one that grows whenever the machine runs
   (``energy_kwh_total:per:picks_total``);
-- the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``).
+- the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``) and
+  the stops begun per running hour (``state:stops_per_h``).
 
 Context conditions the baselines, all learned from the training span without labels:
 
@@ -22,6 +23,8 @@ Context conditions the baselines, all learned from the training span without lab
   (a loom's speed sd; found by its heavy training tail) jumps;
 - a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
   its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``);
+  a loosely tied follower's residual counts only while the drive stays within the span
+  training saw (a recipe never run before is no fault), a tightly tied one's always;
 - settings (fields frozen most of the time: a batch weight, an overfeed), integrators (a
   roll's length) and signals too heavy-tailed for a robust z are not monitored;
 - each signal's deviation is scaled down when it reached more than ``calib_ref`` sds in
@@ -40,8 +43,9 @@ going backwards: ``analytics.detectors.instrument.counter_resets``). Scores are 
 by the one ``to_unit_score`` mapping.
 
 Alarms are episodes (``analytics.detectors.alarms.episodes``) of a machine's score above
-``threshold``, merged per machine over all signals, each naming the top signal, its z and
-baseline, and a kind: ``process``, ``hall`` or ``instrument:<stuck|drift|spike|dropout|
+``threshold``, merged per machine over all signals (a field that starts deviating under
+an open episode opens its own alarm), each naming the top signal, its z and baseline,
+and a kind: ``process``, ``hall`` or ``instrument:<stuck|drift|spike|dropout|
 counter_reset>`` from the signal's own behaviour during the episode.
 
 Example
@@ -362,6 +366,8 @@ class Drive:
 
     field: str
     coef: dict[str, tuple[np.ndarray, np.ndarray]]
+    span: tuple[np.ndarray, np.ndarray] | None = None
+    corr: dict[str, float] = field(default_factory=dict)
 
 
 def _centered(x: np.ndarray) -> np.ndarray:
@@ -408,7 +414,30 @@ def fit_drive(sig: Signals, min_corr: float = 0.7, min_followers: int = 2) -> Dr
         var = (dx * dx).sum(axis=1)
         b = np.where(var > 0, (dx * dy).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
         coef[sig.names[f]] = (ym - b * xm, b)
-    return Drive(sig.names[best], coef)
+    corr = {sig.names[f]: abs(_corr(cent[best], cent[f])) for f in followers}
+    return Drive(sig.names[best], coef, _drive_span(x), corr)
+
+
+#: A drive line is trusted this far (share of the training range) beyond the range.
+SPAN_MARGIN = 0.1
+#: A follower this tightly tied to its drive (pooled correlation) is trusted beyond the
+#: span too: its line is physics (a nozzle's pressure and its pump), not a recipe habit.
+EXTRAPOLATE_CORR = 0.95
+#: Quantiles of the training drive values that bound its span.
+SPAN_Q = 0.005
+
+
+def _drive_span(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per machine, the drive values a follower's line was fitted over (``SPAN_Q``).
+
+    Outside it (a recipe never run in training) the line extrapolates: residuals there
+    are not evidence of a fault.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(x, [SPAN_Q, 1 - SPAN_Q], axis=1)
+    pad = SPAN_MARGIN * (hi - lo)
+    return lo - pad, hi + pad
 
 
 def _masked(sig: Signals, keep: np.ndarray) -> Signals:
@@ -422,10 +451,19 @@ def with_drive(sig: Signals, drive: Drive | None) -> Signals:
     """``sig`` plus each follower's residual from its drive line (``f:vs:<drive>``)."""
     if drive is None or drive.field not in sig.names:
         return sig
-    x = sig.values[..., sig.names.index(drive.field)]
+    x_all = sig.values[..., sig.names.index(drive.field)]
+    x_seen = x_all
+    if drive.span is not None:
+        lo, hi = drive.span
+        known = np.isfinite(lo)[:, None]  # a machine never seen running: no span
+        with np.errstate(invalid="ignore"):
+            inside = (x_all >= lo[:, None]) & (x_all <= hi[:, None])
+        x_seen = np.where(inside | ~known, x_all, np.nan)
     names, fields, extra = list(sig.names), list(sig.fields), []
     for f, (a, b) in drive.coef.items():
         if f in sig.names:
+            tight = drive.corr.get(f, 1.0) >= EXTRAPOLATE_CORR
+            x = x_all if tight else x_seen
             y = sig.values[..., sig.names.index(f)]
             names.append(f"{f}:vs:{drive.field}")
             fields.append(f)
@@ -587,6 +625,9 @@ class Monitor(BaseEstimator):
         Self-calibration without labels: a signal whose training deviation reaches
         more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
         scaled down to it.
+    drive_corr : float
+        Pooled correlation with the drive a signal needs to be watched as a follower
+        (through its residual from the drive line, ``fit_drive``).
     split_causes : bool
         A field that starts deviating while an alarm of its machine is open opens a
         new alarm naming it (one fault does not hide the next).
@@ -600,7 +641,7 @@ class Monitor(BaseEstimator):
         self,
         *,
         windows: tuple[int, ...] = (2, 10, 60),
-        rate_window: int = 120,
+        rate_window: int = 240,
         threshold: float = 0.96,
         hall_threshold: float = 0.9,
         min_alarm_min: int = 3,
@@ -617,6 +658,7 @@ class Monitor(BaseEstimator):
         calib_ref: float = 2.5,
         drive_transitions: bool = False,
         split_causes: bool = True,
+        drive_corr: float = 0.7,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -636,6 +678,7 @@ class Monitor(BaseEstimator):
         self.calib_ref = calib_ref
         self.drive_transitions = drive_transitions
         self.split_causes = split_causes
+        self.drive_corr = drive_corr
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -661,7 +704,7 @@ class Monitor(BaseEstimator):
         indicators = [k for k in self._heavy(level, raw, None) if raw.names[k].endswith(":sd")]
         steady, lone = _steady(level, raw.values, indicators, self.transition_z)
         spike_habits = {k: float(_spiky(lone, k).mean()) for k in indicators}
-        drive = fit_drive(_masked(raw, steady))
+        drive = fit_drive(_masked(raw, steady), min_corr=self.drive_corr)
         by_drive = self.drive_transitions and drive is not None
         if by_drive and f"{drive.field}:sd" in raw.names:
             # A machine with a drive changes regime when the drive moves: only the

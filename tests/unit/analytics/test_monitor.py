@@ -9,7 +9,15 @@ import pytest
 
 from analytics.evaluation import _split
 from analytics.frame import Panel
-from analytics.monitor import Monitor, setpoint_pairs, trailing_mean, type_signals
+from analytics.monitor import (
+    Drive,
+    Monitor,
+    Signals,
+    setpoint_pairs,
+    trailing_mean,
+    type_signals,
+    with_drive,
+)
 from analytics.simdata import START_MS, simulate
 
 H = 3_600_000
@@ -209,3 +217,26 @@ def test_a_second_field_under_an_open_alarm_opens_its_own_alarm():
     merged = _two_causes(split=False)
     assert [x.machine for x in merged] == ["m2"]  # one episode named by its peak only
     assert merged[0].start_ms == alarms[0].start_ms
+
+
+def test_loose_followers_are_not_judged_beyond_the_drives_training_span():
+    drive = np.array([[60.0, 80.0, 100.0, 140.0]])  # trained on 50-100: 140 is new
+    tight, loose = 2.0 * drive + 1.0, 0.5 * drive
+    sig = Signals(
+        ["pump", "flow", "fan"],
+        ["pump", "flow", "fan"],
+        np.stack([drive, tight, loose], axis=2),
+        np.ones(drive.shape, dtype=bool),
+    )
+    ones, zeros = np.ones(1), np.zeros(1)
+    model = Drive(
+        "pump",
+        {"flow": (ones, 2.0 * ones), "fan": (zeros, 0.5 * ones)},
+        (np.array([50.0]), np.array([100.0])),
+        {"flow": 0.99, "fan": 0.75},
+    )
+    out = with_drive(sig, model)
+    flow = out.values[0, :, out.names.index("flow:vs:pump")]
+    fan = out.values[0, :, out.names.index("fan:vs:pump")]
+    assert flow.tolist() == [0.0, 0.0, 0.0, 0.0]  # physics: extrapolated
+    assert fan[:3].tolist() == [0.0, 0.0, 0.0] and np.isnan(fan[3])
