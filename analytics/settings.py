@@ -62,7 +62,9 @@ class AnalyticsSettings(BaseSettings):
     train_h: float = Field(24.0, gt=0)
     min_train_h: float = Field(1.0, gt=0)
     refit_h: float = Field(24.0, gt=0)
-    context_min: int = Field(120, ge=1, le=24 * 60)
+    #: History read before the buckets being scored: the monitor's longest trailing
+    #: window (4-h counter rates) plus its smoothing, so live scores equal ``millwatch eval``'s.
+    context_min: int = Field(300, ge=1, le=24 * 60)
 
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
