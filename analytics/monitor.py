@@ -14,6 +14,11 @@ the panel holds, not from the fault catalogue:
   (``energy_kwh_total:per:picks_total``);
 - the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``) and
   the stops begun per running hour (``state:stops_per_h``).
+- every member of a numbered field family (``zone1_temp_c`` ... ``zone8_temp_c``,
+  :func:`sibling_groups`) against the median of its siblings, in units of their spread
+  (``zone3_temp_c:sib``): one zone going cold while its neighbours hold stands out in
+  any state, while a recipe, a start or a stop moves the family together. Scored in
+  every state, not only while running.
 
 Context conditions the baselines, all learned from the training span without labels:
 
@@ -84,7 +89,14 @@ from analytics.detectors.instrument import counter_resets
 from analytics.detectors.robust import RobustZ
 from analytics.frame import Panel
 
-__all__ = ["MachineScores", "Monitor", "MonitorAlarm", "Signals", "type_signals"]
+__all__ = [
+    "MachineScores",
+    "Monitor",
+    "MonitorAlarm",
+    "Signals",
+    "sibling_groups",
+    "type_signals",
+]
 
 RUN = 1
 STOP_PROCESS = 2
@@ -314,6 +326,45 @@ def _stop_entries(state: np.ndarray, run_h: np.ndarray, window: int) -> np.ndarr
         return np.where(run_h >= 0.25 * window / 60, total / run_h, np.nan)
 
 
+_NUMBERED = re.compile(r"^(?P<a>[a-z_]*?)(?P<n>\d+)(?P<b>_[a-z0-9_]+)$")
+#: A numbered field family (``zone1_temp_c`` ... ``zone8_temp_c``) needs this many members.
+MIN_SIBLINGS = 4
+
+
+def sibling_groups(fields: Sequence[str]) -> list[list[str]]:
+    """Families of numbered fields that measure the same thing at several places.
+
+    >>> sibling_groups(["zone1_temp_c", "zone2_temp_c", "zone3_temp_c", "zone4_temp_c", "ph"])
+    [['zone1_temp_c', 'zone2_temp_c', 'zone3_temp_c', 'zone4_temp_c']]
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for f in fields:
+        m = _NUMBERED.match(f)
+        if m:
+            groups.setdefault((m["a"], m["b"]), []).append(f)
+    return [g for g in groups.values() if len(g) >= MIN_SIBLINGS]
+
+
+def _sibling_signals(panel: Panel, analog: list[str]) -> dict[str, np.ndarray]:
+    """Each member of a field family against its siblings, in units of their spread.
+
+    ``(x_k - median_j x_j) / (MAD_j x_j + 1)`` over the other members ``j``: one zone of
+    a stenter going cold while its neighbours hold (a burner) stands out in any state,
+    while a recipe or a start moves the whole family together.
+    """
+    out = {}
+    for group in sibling_groups(analog):
+        x = np.stack([panel[f] for f in group])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for k, f in enumerate(group):
+                others = np.delete(x, k, axis=0)
+                med = np.nanmedian(others, axis=0)
+                mad = np.nanmedian(np.abs(others - med), axis=0)
+                out[f"{f}:sib"] = (x[k] - med) / (mad + 1.0)
+    return out
+
+
 def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> Signals:
     """The monitored signals of one machine type's panel (see the module docstring).
 
@@ -345,6 +396,10 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
         names.append(f"{actual}:err")
         fields.append(actual)
         columns.append(np.where(mask, panel[actual] - panel[sp], np.nan))
+    for name, values in _sibling_signals(panel, analog).items():
+        names.append(name)
+        fields.append(name.split(":")[0])
+        columns.append(values)
     for name, values in _counter_signals(panel, running, rate_window).items():
         names.append(name)
         fields.append(name.split(":")[0])

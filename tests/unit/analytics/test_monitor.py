@@ -14,6 +14,7 @@ from analytics.monitor import (
     Monitor,
     Signals,
     setpoint_pairs,
+    sibling_groups,
     trailing_mean,
     type_signals,
     with_drive,
@@ -240,3 +241,23 @@ def test_loose_followers_are_not_judged_beyond_the_drives_training_span():
     fan = out.values[0, :, out.names.index("fan:vs:pump")]
     assert flow.tolist() == [0.0, 0.0, 0.0, 0.0]  # physics: extrapolated
     assert fan[:3].tolist() == [0.0, 0.0, 0.0] and np.isnan(fan[3])
+
+
+def test_a_zone_going_cold_stands_out_against_its_siblings_in_any_state():
+    rng = np.random.default_rng(3)
+    t = 400
+    ts = np.arange(t, dtype=np.int64) * 60_000
+    level = np.where(np.arange(t) < 200, 30.0, 180.0)  # off, then heated: all zones move
+    zones = {f"zone{n}_temp_c": level + rng.normal(0.0, 1.0, (1, t)) for n in range(1, 7)}
+    zones["zone3_temp_c"][0, 100:150] -= 25.0  # cold while the machine is off
+    zones["zone3_temp_c"][0, 300:350] -= 25.0  # and while it runs
+    panel = Panel(["s1"], ts, 60_000, {**zones, "speed_m_min": np.full((1, t), 20.0)})
+    assert sibling_groups(panel.fields) == [[f"zone{n}_temp_c" for n in range(1, 7)]]
+    sig = type_signals(panel)
+    cold = sig.values[0, :, sig.names.index("zone3_temp_c:sib")]
+    calm = sig.values[0, :, sig.names.index("zone4_temp_c:sib")]
+    fault = np.r_[100:150, 300:350]
+    normal = np.setdiff1d(np.arange(t), fault)
+    assert np.all(cold[fault] < -5.0)
+    assert np.max(np.abs(cold[normal])) < 5.0
+    assert np.max(np.abs(calm)) < 5.0  # the step at 200 moves every zone together
