@@ -27,7 +27,9 @@ Context conditions the baselines, all learned from the training span without lab
   *transition* buckets, where a fluctuation that normally only reports starts and stops
   (a loom's speed sd; found by its heavy training tail) jumps;
 - a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
-  its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``);
+  its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``;
+  a tightly tied follower gets a quadratic curve, :func:`fit_curve`: a nozzle's
+  pressure grows with the square of its pump's speed);
   a loosely tied follower's residual counts only while the drive stays within the span
   training saw (a recipe never run before is no fault), a tightly tied one's always;
 - settings (fields frozen most of the time: a batch weight, an overfeed), integrators (a
@@ -416,11 +418,12 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
 class Drive:
     """A field other signals follow (a jet's pump speed) and its followers' lines.
 
-    ``coef[f] = (a, b)``, per machine: ``f = a + b * drive`` fitted on training data.
+    ``coef[f]``, per machine, fitted on training data: ``(a, b)`` for the line
+    ``f = a + b * drive``, or ``(a, b, c, x0)`` for the curve of :func:`fit_curve`.
     """
 
     field: str
-    coef: dict[str, tuple[np.ndarray, np.ndarray]]
+    coef: dict[str, tuple[np.ndarray, ...]]
     span: tuple[np.ndarray, np.ndarray] | None = None
     corr: dict[str, float] = field(default_factory=dict)
 
@@ -438,6 +441,62 @@ def _corr(x: np.ndarray, y: np.ndarray) -> float:
     a, b = x[ok], y[ok]
     den = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
     return float(np.sum(a * b)) / den if den > 0 else 0.0
+
+
+#: Variance of ``u**2`` unexplained by ``u``, relative to ``var(u)**2``, below which the
+#: drive's training values cannot pin a curve (two settings and their noise): the fit
+#: falls back to a line. Three evenly spread settings give 0.5.
+CURVE_MIN_SPREAD = 0.05
+
+
+def _sums(ok: np.ndarray, *cols: np.ndarray) -> list[np.ndarray]:
+    return [np.where(ok, c, 0.0).sum(axis=1) for c in cols]
+
+
+def fit_curve(x: np.ndarray, y: np.ndarray, curve: bool = True) -> tuple[np.ndarray, ...]:
+    """Per machine (row), least squares ``y = a + b u + c u**2`` with ``u = x - x0``.
+
+    A follower's law is rarely a line: a nozzle's pressure grows with the square of
+    its pump's speed, so a line leaves a residual that changes with the recipe's speed
+    and dwarfs the noise at any one speed. ``x0`` is the machine's mean drive (it keeps
+    the fit well conditioned); a machine whose drive took fewer than three settings in
+    training (``CURVE_MIN_SPREAD``) gets ``c = 0``. Returns ``(a, b, c, x0)``, each (M,);
+    with ``curve`` False the line ``(a, b)`` of ``y = a + b x`` (a loosely tied follower,
+    whose residual a recipe moves more than the law's shape).
+
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0]])
+    >>> [float(v[0]) for v in fit_curve(x, 1.0 + x**2)]
+    [7.25, 5.0, 1.0, 2.5]
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = np.maximum(ok.sum(axis=1), 1)
+    x0, ym = _sums(ok, x, y)
+    x0, ym = x0 / n, ym / n
+    u = np.where(ok, x - x0[:, None], 0.0)
+    u2m = _sums(ok, u * u)[0] / n
+    v, dy = np.where(ok, u * u - u2m[:, None], 0.0), np.where(ok, y - ym[:, None], 0.0)
+    suu, suv, svv, suy, svy = _sums(ok, u * u, u * v, v * v, u * dy, v * dy)
+    if not curve:
+        b = np.where(suu > 0, suy / np.where(suu > 0, suu, 1.0), 0.0)
+        return ym - b * x0, b
+    det = suu * svv - suv * suv
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curvy = (det / suu) / n  # variance of u**2 that u does not explain
+        good = (suu > 0) & (curvy > CURVE_MIN_SPREAD * (suu / n) ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.where(good, (svv * suy - suv * svy) / det, np.where(suu > 0, suy / suu, 0.0))
+        c = np.where(good, (suu * svy - suv * suy) / det, 0.0)
+    return ym - c * u2m, b, c, x0
+
+
+def drive_curve(coef: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+    """A follower's expected value (M, T) at drive ``x``: ``(a, b)`` a line, else a curve."""
+    if len(coef) == 2:
+        a, b = coef
+        return a[:, None] + b[:, None] * x
+    a, b, c, x0 = coef
+    u = x - x0[:, None]
+    return a[:, None] + b[:, None] * u + c[:, None] * u * u
 
 
 def fit_drive(sig: Signals, min_corr: float = 0.7, min_followers: int = 2) -> Drive | None:
@@ -458,18 +517,11 @@ def fit_drive(sig: Signals, min_corr: float = 0.7, min_followers: int = 2) -> Dr
     if best is None or len(followers) < min_followers:
         return None
     x = sig.values[..., best]
-    coef = {}
-    for f in followers:
-        y = sig.values[..., f]
-        ok = np.isfinite(x) & np.isfinite(y)
-        n = ok.sum(axis=1)
-        xm = np.where(ok, x, 0).sum(axis=1) / np.maximum(n, 1)
-        ym = np.where(ok, y, 0).sum(axis=1) / np.maximum(n, 1)
-        dx, dy = np.where(ok, x - xm[:, None], 0), np.where(ok, y - ym[:, None], 0)
-        var = (dx * dx).sum(axis=1)
-        b = np.where(var > 0, (dx * dy).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
-        coef[sig.names[f]] = (ym - b * xm, b)
     corr = {sig.names[f]: abs(_corr(cent[best], cent[f])) for f in followers}
+    coef = {
+        sig.names[f]: fit_curve(x, sig.values[..., f], corr[sig.names[f]] >= EXTRAPOLATE_CORR)
+        for f in followers
+    }
     return Drive(sig.names[best], coef, _drive_span(x), corr)
 
 
@@ -515,14 +567,17 @@ def with_drive(sig: Signals, drive: Drive | None) -> Signals:
             inside = (x_all >= lo[:, None]) & (x_all <= hi[:, None])
         x_seen = np.where(inside | ~known, x_all, np.nan)
     names, fields, extra = list(sig.names), list(sig.fields), []
-    for f, (a, b) in drive.coef.items():
+    for f, coef in drive.coef.items():
         if f in sig.names:
             tight = drive.corr.get(f, 1.0) >= EXTRAPOLATE_CORR
-            x = x_all if tight else x_seen
+            if tight and len(coef) == 4:  # a curve pinned by 3+ settings extrapolates
+                x = np.where((coef[2] != 0)[:, None], x_all, x_seen)
+            else:
+                x = x_all if tight else x_seen
             y = sig.values[..., sig.names.index(f)]
             names.append(f"{f}:vs:{drive.field}")
             fields.append(f)
-            extra.append(y - (a[:, None] + b[:, None] * x))
+            extra.append(y - drive_curve(coef, x))
     if not extra:
         return sig
     values = np.concatenate([sig.values, np.stack(extra, axis=2)], axis=2)
@@ -548,6 +603,27 @@ def _scale_floor(name: str, rate_window: int) -> dict[str, float]:
     if name.startswith("state:"):
         return {"min_scale": 2.0 / rate_window, "rel_min_scale": 0.05}
     return {"rel_min_scale": 0.002}
+
+
+#: Floor of a drive residual's baseline sd, as a share of its follower's typical level.
+RESIDUAL_FLOOR = 0.002
+
+
+def _residual_floor(sig: Signals, k: int) -> dict[str, float]:
+    """Scale floor of a drive residual (``f:vs:<drive>``): a share of its follower's level.
+
+    The residual centres on 0, so a floor relative to its own centre is none; it takes
+    ``RESIDUAL_FLOOR`` of the follower's typical level instead (a fit that is too good
+    must not turn a 0.1 % wobble into a fault).
+    """
+    name = sig.names[k]
+    if ":vs:" not in name or name.split(":")[0] not in sig.names:
+        return {}
+    level = sig.values[..., sig.names.index(name.split(":")[0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = float(np.nanmedian(np.abs(level)))
+    return {"min_scale": RESIDUAL_FLOOR * typical} if np.isfinite(typical) else {}
 
 
 def _calibration(dev: np.ndarray, q: float, ref: float) -> float:
@@ -822,7 +898,9 @@ class Monitor(BaseEstimator):
     def _level(self, sig: Signals, ks: Any) -> list[Any]:
         """Protected per-machine baselines of the signals ``ks``."""
         return [
-            _protected(**_scale_floor(sig.names[k], self.rate_window)).fit(sig.values[..., k, None])
+            _protected(
+                **_scale_floor(sig.names[k], self.rate_window), **_residual_floor(sig, k)
+            ).fit(sig.values[..., k, None])
             for k in ks
         ]
 

@@ -13,6 +13,8 @@ from analytics.monitor import (
     Drive,
     Monitor,
     Signals,
+    drive_curve,
+    fit_curve,
     setpoint_pairs,
     sibling_groups,
     trailing_mean,
@@ -261,3 +263,16 @@ def test_a_zone_going_cold_stands_out_against_its_siblings_in_any_state():
     assert np.all(cold[fault] < -5.0)
     assert np.max(np.abs(cold[normal])) < 5.0
     assert np.max(np.abs(calm)) < 5.0  # the step at 200 moves every zone together
+
+
+def test_a_tight_follower_gets_a_curve_and_a_loose_one_a_line():
+    rng = np.random.default_rng(5)
+    speed = rng.choice([60.0, 75.0, 85.0, 95.0], size=(2, 500)) + rng.normal(0, 0.1, (2, 500))
+    nozzle = 1.6e-4 * speed**2 + rng.normal(0, 0.002, speed.shape)  # pressure ~ speed**2
+    a, b, c, x0 = fit_curve(speed, nozzle)
+    fitted = drive_curve((a, b, c, x0), speed)
+    line = drive_curve(fit_curve(speed, nozzle, curve=False), speed)
+    assert np.allclose(c, 1.6e-4, rtol=0.05)
+    assert np.std(nozzle - fitted) < 0.003 < np.std(nozzle - line)
+    two = np.where(speed < 80, 75.0, 85.0) + rng.normal(0, 0.1, speed.shape)
+    assert np.all(fit_curve(two, 1.6e-4 * two**2)[2] == 0.0)  # two settings: a line
