@@ -395,6 +395,7 @@ PARAMS: dict[str, Any] = {
     "min_alarm_min": 3,
     "transition_z": 5.0,
     "split_causes": True,
+    "drive_steady": True,
 }
 TUNE_SEED = 1
 REPORT_SEEDS = (2, 3)

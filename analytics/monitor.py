@@ -25,7 +25,8 @@ Context conditions the baselines, all learned from the training span without lab
 - analog signals count only while the machine runs steadily (``state_code`` RUN now,
   before, and over most of the last minutes; types without a state always) and outside
   *transition* buckets, where a fluctuation that normally only reports starts and stops
-  (a loom's speed sd; found by its heavy training tail) jumps;
+  (a loom's speed sd; found by its heavy training tail) jumps; for a type with a
+  drive only the drive's own fluctuation marks a transition (``drive_steady``);
 - a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
   its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``;
   a tightly tied follower gets a quadratic curve, :func:`fit_curve`: a nozzle's
@@ -708,6 +709,7 @@ class _TypeModel:
     indicators: list[int]
     drive: Drive | None
     spike_habits: dict[int, float]
+    steady_by: list[int] | None = None
 
 
 class Monitor(BaseEstimator):
@@ -756,6 +758,11 @@ class Monitor(BaseEstimator):
         Self-calibration without labels: a signal whose training deviation reaches
         more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
         scaled down to it.
+    drive_steady : bool
+        For a type with a drive, a bucket is a transition only when the drive's own
+        fluctuation jumps (the pump changes speed); the other fluctuations stay
+        unmonitored but no longer blank the levels: a rope tangle shakes the reel
+        while the pump holds, and the reel's slowing is the evidence.
     drive_corr : float
         Pooled correlation with the drive a signal needs to be watched as a follower
         (through its residual from the drive line, ``fit_drive``).
@@ -790,6 +797,7 @@ class Monitor(BaseEstimator):
         drive_transitions: bool = False,
         split_causes: bool = True,
         drive_corr: float = 0.7,
+        drive_steady: bool = True,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -810,6 +818,7 @@ class Monitor(BaseEstimator):
         self.drive_transitions = drive_transitions
         self.split_causes = split_causes
         self.drive_corr = drive_corr
+        self.drive_steady = drive_steady
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, panels: Mapping[str, Panel]) -> Monitor:
@@ -843,6 +852,11 @@ class Monitor(BaseEstimator):
             indicators = [raw.names.index(f"{drive.field}:sd")]
             steady, lone = _steady(level, raw.values, indicators, self.transition_z)
             spike_habits = {k: float(_spiky(lone, k).mean()) for k in indicators}
+        steady_by = None
+        if self.drive_steady and not by_drive and drive is not None:
+            steady_by = [k for k in indicators if raw.names[k] == f"{drive.field}:sd"] or None
+            if steady_by:
+                steady = _steady(level, raw.values, steady_by, self.transition_z)[0]
         sig = with_drive(raw, drive)
         d = len(sig.names)
         level += self._level(sig, range(len(raw.names), d))
@@ -893,6 +907,7 @@ class Monitor(BaseEstimator):
             indicators,
             drive,
             spike_habits,
+            steady_by,
         )
 
     def _level(self, sig: Signals, ks: Any) -> list[Any]:
@@ -991,6 +1006,8 @@ class Monitor(BaseEstimator):
             axis=2,
         )
         steady, lone = _steady(model.level, aligned, model.indicators, self.transition_z)
+        if model.steady_by:
+            steady = _steady(model.level, aligned, model.steady_by, self.transition_z)[0]
         for k, name in enumerate(model.names):
             if not model.keep[k]:
                 continue
