@@ -398,7 +398,9 @@ PARAMS: dict[str, Any] = {
     "drive_steady": True,
 }
 TUNE_SEED = 1
-REPORT_SEEDS = (2, 3)
+#: Seeds 2 and 3 were evaluated several times while the monitor was developed (each time
+#: with parameters chosen on seed 1 alone); seed 4 only once, with the final parameters.
+REPORT_SEEDS = (2, 3, 4)
 
 
 def _split(panel: Any, cut_ms: int) -> tuple[Any, Any]:
