@@ -235,11 +235,11 @@ def trailing_median(x: np.ndarray, window: int) -> np.ndarray:
     """
     pad = np.full((x.shape[0], window - 1), np.nan)
     view = np.lib.stride_tricks.sliding_window_view(np.hstack([pad, x]), window, axis=1)
-    enough = np.isfinite(view).sum(axis=2) > window // 2
+    enough = _trailing_sum(np.isfinite(x).astype(np.int64), window) > window // 2
     # Sorting puts NaN last, so the median of the n values present sits at the middle of
     # the first n: what np.nanmedian computes, without its per-window masked arrays.
     ordered = np.sort(view, axis=2)
-    n = (~np.isnan(view)).sum(axis=2, keepdims=True)
+    n = _trailing_sum((~np.isnan(x)).astype(np.int64), window)[..., None]
     lower = np.take_along_axis(ordered, np.maximum(n - 1, 0) // 2, axis=2)[..., 0]
     upper = np.take_along_axis(ordered, n // 2 - (n == 0), axis=2)[..., 0]
     return np.where(enough, (lower + upper) / 2, np.nan)
