@@ -1,8 +1,10 @@
 """What the analytics service reads from and writes to InfluxDB (v1 ``/query``, ``/write``).
 
-Analytics never scan raw samples twice. InfluxDB itself downsamples each span of raw
-rows once (``SELECT ... INTO``) into a 60-s measurement beside the raw one (``loom`` ->
-``loom_1m``) following the panel convention of :mod:`analytics.frame` (mean and sd of
+Analytics never scan raw samples twice. Each span of raw rows is aggregated once by
+InfluxDB (one ``GROUP BY time(60s)`` query per machine type) and written back as a 60-s
+measurement beside the raw one (``loom`` -> ``loom_1m``). That is a plain query and a
+write, not ``SELECT ... INTO``, so InfluxDB 2.x/3.x serve it through their v1 API too.
+The buckets follow the panel convention of :mod:`analytics.frame` (mean and sd of
 analog fields, first/max/last of counters, the mode of ``state_code``) plus ``rows``, the
 raw rows behind each bucket. Comparing hourly raw counts with the summed ``rows`` tells
 which hours late data reached, without any state in the service. KPIs, detectors and
@@ -14,8 +16,8 @@ Example
 -------
 >>> print(downsample_query("hall_env", 0, 120_000))  # doctest: +NORMALIZE_WHITESPACE
 SELECT count("seq") AS "rows", mean("temp_c") AS "temp_c", stddev("temp_c") AS "temp_c:sd",
-mean("rh_pct") AS "rh_pct", stddev("rh_pct") AS "rh_pct:sd" INTO "hall_env_1m"
-FROM "hall_env" WHERE "type" = 'hall_env' AND time >= 0ms AND time < 120000ms
+mean("rh_pct") AS "rh_pct", stddev("rh_pct") AS "rh_pct:sd" FROM "hall_env"
+WHERE "type" = 'hall_env' AND time >= 0ms AND time < 120000ms
 GROUP BY time(60000ms), "cluster", "factory", "hall", "machine", "type" fill(none)
 """
 
@@ -31,6 +33,7 @@ import orjson
 
 from analytics.events import EventTable
 from analytics.frame import Panel
+from ingest.lineproto import NS_PER_MS, point_line
 from ingest.outputs.influxdb_v1 import InfluxDBv1Output
 from millwatch.contract import EVENT_MEASUREMENT, MACHINE_TYPES, FieldKind
 
@@ -83,12 +86,11 @@ def rollup_measurement(machine_type: str) -> str:
 
 
 def downsample_query(machine_type: str, start_ms: int, end_ms: int) -> str:
-    """InfluxQL that aggregates ``[start_ms, end_ms)`` of raw rows into the 60-s table."""
+    """InfluxQL that aggregates ``[start_ms, end_ms)`` of raw rows into 60-s buckets."""
     columns = [('count("seq")', "rows"), *panel_columns(machine_type)]
     select = ", ".join(f'{expr} AS "{name}"' for expr, name in columns)
     return (
-        f'SELECT {select} INTO "{rollup_measurement(machine_type)}" '
-        f'FROM "{MACHINE_TYPES[machine_type].measurement}" '
+        f'SELECT {select} FROM "{MACHINE_TYPES[machine_type].measurement}" '
         f"WHERE {_type_and_span(machine_type, start_ms, end_ms)} "
         f'GROUP BY time({BUCKET_MS}ms), "cluster", "factory", "hall", "machine", "type" '
         "fill(none)"
@@ -169,7 +171,15 @@ class AnalyticsStore:
         late data reached is simply downsampled again.
         """
         series = self.query(db, downsample_query(machine_type, start_ms, end_ms))
-        return int(sum(row[1] for s in series for row in s.values))
+        measurement = rollup_measurement(machine_type)
+        lines = []
+        for s in series:
+            tags = {k: v for k, v in s.tags.items() if v}
+            names = s.columns[1:]
+            for row in s.values:
+                fields = {n: v for n, v in zip(names, row[1:], strict=True) if v is not None}
+                lines.append(point_line(measurement, tags, fields, int(row[0]) * NS_PER_MS))
+        return self.write(db, lines)
 
     def read_panel(self, db: str, machine_type: str, start_ms: int, end_ms: int) -> Panel:
         """One machine type's 60-s panel over ``[start_ms, end_ms)`` (grid from start)."""

@@ -53,7 +53,8 @@ def test_panel_columns_follow_the_convention() -> None:
     dye = dict((name, expr) for expr, name in panel_columns("dye_jet"))
     assert "batch_id" not in dye and "step_no" not in dye  # strings and step numbers
     q = downsample_query("stenter", 60_000, 180_000)
-    assert 'INTO "stenter_1m"' in q and "time >= 60000ms AND time < 180000ms" in q
+    assert 'FROM "stenter"' in q and "time >= 60000ms AND time < 180000ms" in q
+    assert "INTO" not in q  # InfluxDB 2.x/3.x v1 APIs take no SELECT ... INTO
     assert '"zone12_temp_c:sd"' in q
 
 
