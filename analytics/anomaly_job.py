@@ -131,17 +131,22 @@ def _last_data_ms(panels: Mapping[str, Panel], default: int) -> int:
     """End of the last bucket of any panel that holds at least one raw row."""
     ends = [default]
     for panel in panels.values():
-        present = np.flatnonzero(np.nansum(panel["rows"], axis=0) > 0)
+        present = _buckets_with_data(panel)
         if len(present):
             ends.append(int(panel.ts_ms[present[-1]]) + BUCKET_MS)
     return max(ends)
+
+
+def _buckets_with_data(panel: Panel) -> np.ndarray:
+    """Indexes of the buckets where any machine has at least one raw row."""
+    return np.flatnonzero(np.nansum(panel["rows"], axis=0) > 0)
 
 
 def _data_hours(panels: Mapping[str, Panel]) -> float:
     """Hours between the first and the last bucket holding any data."""
     spans = []
     for panel in panels.values():
-        present = np.flatnonzero(np.nansum(panel["rows"], axis=0) > 0)
+        present = _buckets_with_data(panel)
         if len(present):
             spans.append((present[-1] - present[0] + 1) * BUCKET_MS / HOUR_MS)
     return max(spans, default=0.0)

@@ -51,24 +51,24 @@ class DownsampleSync:
             self.done_until[machine_type] = end
         return buckets
 
-    def audit(self, machine_type: str, start_ms: int, settled_ms: int) -> list[tuple[int, int]]:
+    def audit(self, machine_type: str, start_ms: int, settled_ms: int) -> np.ndarray:
         """Downsample again every hour of ``[start_ms, settled_ms)`` that gained raw rows.
 
         ``start_ms`` should sit on an hour boundary of the factory's shifts. Returns the
-        spans redone (merged runs of hours).
+        raw rows per hour from ``start_ms`` up to the watermark, which after the audit
+        are the rows behind each hour's 60-s buckets too.
         """
         end = min(settled_ms - settled_ms % BUCKET_MS, self.done_until.get(machine_type, 0))
         if end <= start_ms:
-            return []
+            return np.zeros(0, dtype=np.int64)
         raw = self.store.hourly_rows(self.db, machine_type, start_ms, end, "raw")
         rolled = self.store.hourly_rows(self.db, machine_type, start_ms, end, "rolled_up")
-        spans = _runs(np.flatnonzero(raw != rolled), start_ms, end)
-        for lo, hi in spans:
+        for lo, hi in _runs(np.flatnonzero(raw != rolled), start_ms, end):
             self.store.downsample(self.db, machine_type, lo, hi)
             log.info(
                 kv("late_data_downsampled", db=self.db, type=machine_type, start_ms=lo, end_ms=hi)
             )
-        return spans
+        return raw
 
 
 def _runs(hours: np.ndarray, start_ms: int, end_ms: int) -> list[tuple[int, int]]:

@@ -70,12 +70,13 @@ class KpiJob:
         begin = int(windows.start_ms[0])
         self.computed = {k: v for k, v in self.computed.items() if k[1] >= begin}
         for machine_type in types:
-            self.sync.audit(machine_type, begin, settled_ms)
+            rows = self.sync.audit(machine_type, begin, settled_ms)
             if machine_type in NO_KPIS:
                 continue
-            db = self.sync.db
-            hourly = self.store.hourly_rows(db, machine_type, begin, settled_ms, "rolled_up")
-            hourly += self.store.hourly_rows(db, machine_type, begin, settled_ms, "events")
+            events = self.store.hourly_rows(self.sync.db, machine_type, begin, settled_ms, "events")
+            hourly = np.zeros(max(len(rows), len(events)), dtype=np.int64)
+            hourly[: len(rows)] += rows
+            hourly[: len(events)] += events
             for w in range(len(windows)):
                 key = (machine_type, int(windows.start_ms[w]))
                 fingerprint = self._fingerprint(machine_type, windows, w, hourly, begin)
