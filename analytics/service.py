@@ -132,7 +132,7 @@ class AnalyticsService(Lifecycle):
             m.lag.labels(factory=jobs.calendar.id).set(
                 (now - jobs.anomalies.scored_until_ms) / 1000
             )
-            if now >= jobs.kpi_due_ms:
+            if types and now >= jobs.kpi_due_ms:  # no data yet: try again next pass
                 stage = "kpis"
                 done = jobs.kpis.run(types, now, settled, s.kpi_horizon_h)
                 jobs.kpi_due_ms = now + int(s.kpi_every_s * 1000)

@@ -240,3 +240,20 @@ def test_alarm_book_keeps_one_alarm_per_fault_across_passes() -> None:
     stored, new = book.update([alarm(200, None), alarm(102, None, machine="l2")], 200 * minute)
     assert [a.machine for a in new] == ["l1"]
     assert {k[0] for k in book.known} == {"l1", "l2"}
+
+
+def test_kpis_wait_for_a_factory_s_first_data_instead_of_a_whole_kpi_interval() -> None:
+    """The first pass of ``millwatch up`` can come before any gateway wrote a row."""
+    store = AnalyticsStore(
+        "http://influx.invalid",
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json={"results": [{}]})),
+    )
+    service = AnalyticsService(
+        AnalyticsSettings(),
+        [FactorySite(id="f1", timezone="UTC")],
+        store=store,
+        clock=lambda: 10**12,
+    )
+    service.run_pass()
+    assert service.metrics.snapshot()["errors_total"] == 0
+    assert service.jobs[0].kpi_due_ms == 0  # still due: the next pass with data computes
