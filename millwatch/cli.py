@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "eval", help="score anomaly detectors on simulated faults (see --help)", add_help=False
     )
     evaluate.add_argument("args", nargs=argparse.REMAINDER)
-    for name, module in (("gateway", "gateway"), ("ingest", "ingest"), ("analytics", "analytics")):
-        sub = commands.add_parser(name, help=f"run one {name} (python -m {module})")
+    for name in ("gateway", "ingest", "analytics", "api", "dashboards"):
+        sub = commands.add_parser(name, help=f"run {name} (python -m {name}; see its --help)")
         sub.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
