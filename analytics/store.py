@@ -29,13 +29,13 @@ from typing import Any, Final, Literal
 
 import httpx
 import numpy as np
-import orjson
 
 from analytics.events import EventTable
 from analytics.frame import Panel
 from ingest.lineproto import NS_PER_MS, point_line
 from ingest.outputs.influxdb_v1 import InfluxDBv1Output
 from millwatch.contract import EVENT_MEASUREMENT, MACHINE_TYPES, FieldKind
+from millwatch.influxql import InfluxQL, QueryError, Series
 
 __all__ = [
     "BUCKET_MS",
@@ -49,10 +49,6 @@ __all__ = [
 #: Width of the buckets analytics read (the panel convention).
 BUCKET_MS: Final = 60_000
 _EVENT_KEYS: Final = ("code", "reason", "duration_s", "batch_id", "step_no", "feeder")
-
-
-class QueryError(RuntimeError):
-    """InfluxDB refused or failed a query; the cycle that asked is retried later."""
 
 
 def panel_columns(machine_type: str) -> list[tuple[str, str]]:
@@ -102,15 +98,6 @@ def _type_and_span(machine_type: str, start_ms: int, end_ms: int) -> str:
 
 
 @dataclass
-class Series:
-    """One series of a query result: its tags, column names and rows."""
-
-    tags: dict[str, str]
-    columns: list[str]
-    values: list[list[Any]]
-
-
-@dataclass
 class AnalyticsStore:
     """Queries and writes of the analytics service against one InfluxDB.
 
@@ -131,32 +118,17 @@ class AnalyticsStore:
     halls: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        headers = {"Authorization": f"Token {self.token}"} if self.token else {}
-        self._client = httpx.Client(
-            base_url=self.url, headers=headers, timeout=self.timeout, transport=self.transport
-        )
+        self._influxql = InfluxQL(self.url, self.token, self.timeout, self.transport)
         self._output = InfluxDBv1Output(self.url, self.token, self.timeout, self.transport)
 
     def close(self) -> None:
         """Release both connection pools."""
-        self._client.close()
+        self._influxql.close()
         self._output.close()
 
     def query(self, db: str, q: str) -> list[Series]:
         """Run InfluxQL in ``db``; times in epoch ms. Raises :class:`QueryError`."""
-        try:
-            response = self._client.get("/query", params={"db": db, "q": q, "epoch": "ms"})
-        except httpx.TransportError as exc:
-            raise QueryError(f"query to {db!r}: {type(exc).__name__}: {exc}") from exc
-        if response.is_error:
-            raise QueryError(f"HTTP {response.status_code} from {db!r}: {response.text[:300]}")
-        series: list[Series] = []
-        for result in orjson.loads(response.content).get("results", []):
-            if "error" in result and "database not found" not in result["error"]:
-                raise QueryError(f"InfluxQL error in {db!r}: {result['error']}")
-            for s in result.get("series", []):
-                series.append(Series(s.get("tags") or {}, s["columns"], s["values"]))
-        return series
+        return self._influxql.query(db, q)
 
     def machine_types(self, db: str) -> list[str]:
         """Machine types with data in ``db`` (from the ``type`` tag of every measurement)."""
