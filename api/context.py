@@ -1,0 +1,32 @@
+"""What every route shares: settings, the registry database and the InfluxQL client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from api.db import Database
+from api.settings import ApiSettings
+from millwatch.influxql import InfluxQL
+
+__all__ = ["AppContext", "context"]
+
+
+@dataclass
+class AppContext:
+    """Long-lived resources of one API process (thread-safe, shared by all requests)."""
+
+    settings: ApiSettings
+    database: Database
+    influx: InfluxQL
+
+    def close(self) -> None:
+        """Release the database and InfluxDB connection pools."""
+        self.database.dispose()
+        self.influx.close()
+
+
+def context(request: Request) -> AppContext:
+    """FastAPI dependency: the app's context."""
+    return request.app.state.ctx

@@ -1,0 +1,43 @@
+"""Configuration of the API server, read from ``MILLWATCH_API_*`` variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ApiSettings"]
+
+
+class ApiSettings(BaseSettings):
+    """Settings of one API server process.
+
+    The server keeps no state of its own: the registry (assets, credentials, alarm
+    notes) lives in the SQL database at ``registry_url`` and telemetry in InfluxDB, so
+    more processes behind a load balancer serve more clients.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MILLWATCH_API_", env_ignore_empty=True, extra="ignore"
+    )
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_token: SecretStr | None = None
+    influx_timeout_s: float = Field(30.0, gt=0)
+    cluster: str = "c1"
+    registry_url: str = "sqlite:///millwatch-registry.db"
+
+    #: A benchmark band built from fewer factories is withheld: with few factories a
+    #: percentile is one factory's value.
+    benchmark_min_factories: int = Field(5, ge=2)
+    #: Longest time range one request may cover.
+    max_range_days: float = Field(92.0, gt=0)
+    #: Most time buckets one telemetry response may hold.
+    max_points: int = Field(10_000, ge=10)
+    #: A machine whose newest sample is older than this is reported ``offline``.
+    offline_after_s: float = Field(300.0, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
