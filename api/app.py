@@ -20,7 +20,7 @@ from api.context import AppContext
 from api.db import Database
 from api.metrics import install_metrics
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import health, registry
+from api.routes import alarms, benchmarks, health, kpis, machines, registry, telemetry
 from api.settings import ApiSettings
 from millwatch.influxql import InfluxQL
 
@@ -85,5 +85,10 @@ def create_app(
     install_problem_handlers(app)
     install_metrics(app)
     app.include_router(health.router)
+    app.include_router(machines.router)
+    app.include_router(telemetry.router)
+    app.include_router(kpis.router)
+    app.include_router(alarms.router)
+    app.include_router(benchmarks.router)
     app.include_router(registry.router)
     return app

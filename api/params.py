@@ -96,16 +96,10 @@ class Page(BaseModel, Generic[T]):
     next: str | None = Field(None, description="URL of the next page")
 
 
-def page_of(items: list[T], page: PageParams, request: Request) -> Page[T]:
-    """Cut ``items`` to ``page`` and link the next one."""
+def page_of(items: list[T], page: PageParams, request: Request, total: int) -> Page[T]:
+    """Wrap one page of ``items`` (already cut) out of ``total``; link the next page."""
     following = page.offset + page.limit
     next_url = None
-    if following < len(items):
+    if following < total:
         next_url = str(request.url.include_query_params(offset=following, limit=page.limit))
-    return Page[T](
-        items=items[page.offset : following],
-        total=len(items),
-        limit=page.limit,
-        offset=page.offset,
-        next=next_url,
-    )
+    return Page[T](items=items, total=total, limit=page.limit, offset=page.offset, next=next_url)

@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from millwatch.influxql import QueryError
+
 __all__ = ["PROBLEM_RESPONSES", "Problem", "ProblemError", "install_problem_handlers"]
 
 log = logging.getLogger("millwatch.api")
@@ -110,6 +112,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         body = problem.body(request.url.path) | {"errors": errors}
         return JSONResponse(body, status_code=422, media_type=PROBLEM_TYPE)
+
+    @app.exception_handler(QueryError)
+    async def _influx(request: Request, exc: QueryError) -> JSONResponse:
+        log.warning("event=influx_error path=%s error=%s", request.url.path, exc)
+        problem = ProblemError(503, "InfluxDB unavailable", "a query to InfluxDB failed; retry")
+        return problem_response(problem, request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
