@@ -1,0 +1,106 @@
+"""What the registry's admin routers share: the admin gate, a session, ids, 404/409/422.
+
+Example
+-------
+>>> problem = not_found("machine", "l0001", "f01")
+>>> problem.status, problem.detail
+(404, "no machine 'l0001' in factory 'f01'")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, TypeVar
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, Role, require
+from api.context import AppContext, context
+from api.models import Factory
+from api.params import Page, PageParams, page_of
+from api.problems import PROBLEM_RESPONSES, Problem, ProblemError
+
+__all__ = [
+    "ID_REGEX",
+    "AdminDep",
+    "FactoryPath",
+    "SessionDep",
+    "conflict",
+    "get_factory",
+    "invalid",
+    "not_found",
+    "paged",
+    "problems",
+    "utc",
+]
+
+#: The data contract's id pattern (millwatch.contract.ID_PATTERN), anchored.
+ID_REGEX: Final = r"^[a-z0-9-]{1,32}$"
+
+AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def db_session(ctx: Annotated[AppContext, Depends(context)]) -> Iterator[Session]:
+    """FastAPI dependency: one registry session per request (routes commit)."""
+    with ctx.database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(db_session)]
+FactoryPath = Annotated[str, Path(pattern=ID_REGEX, examples=["f01"])]
+
+
+#: PROBLEM_RESPONSES has no 409 entry (yet); the registry's writes need one.
+_CONFLICT: Final = {
+    "model": Problem,
+    "content": {"application/problem+json": {}},
+    "description": "Conflict (already exists, still in use, or would lock out every admin)",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry of a route answering ``codes`` (401/403 always)."""
+    table = {**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES.get(409, _CONFLICT)}
+    return {k: table[k] for k in sorted({401, 403, *codes})}
+
+
+def not_found(what: str, object_id: str, factory_id: str | None = None) -> ProblemError:
+    """404 for a missing ``what`` (in ``factory_id``)."""
+    where = f" in factory {factory_id!r}" if factory_id else ""
+    return ProblemError(404, "Not found", f"no {what} {object_id!r}{where}")
+
+
+def conflict(detail: str) -> ProblemError:
+    """409: the request clashes with what the registry holds."""
+    return ProblemError(409, "Conflict", detail)
+
+
+def invalid(detail: str) -> ProblemError:
+    """422 for a body that is well-formed but names what does not exist."""
+    return ProblemError(422, "Invalid parameters", detail)
+
+
+def get_factory(session: Session, factory_id: str) -> Factory:
+    """The factory, or a 404 problem."""
+    factory = session.get(Factory, factory_id)
+    if factory is None:
+        raise not_found("factory", factory_id)
+    return factory
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+T = TypeVar("T")
+
+
+def paged(items: list[T], params: PageParams, request: Request) -> Page[T]:
+    """The requested page of the whole listing ``items``."""
+    cut = items[params.offset : params.offset + params.limit]
+    return page_of(cut, params, request, len(items))
