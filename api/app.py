@@ -55,7 +55,10 @@ TAGS = [
 def create_app(
     settings: ApiSettings, database: Database | None = None, influx: InfluxQL | None = None
 ) -> FastAPI:
-    """Build the app; ``database`` and ``influx`` default to those the settings name."""
+    """Build the app; ``database`` and ``influx`` default to those the settings name.
+
+    Lent ``database`` and ``influx`` objects stay open when the app stops (tests share them).
+    """
     ctx = AppContext(
         settings=settings,
         database=database or Database(settings.registry_url),
@@ -65,6 +68,8 @@ def create_app(
             settings.influx_token.get_secret_value() if settings.influx_token else None,
             settings.influx_timeout_s,
         ),
+        owns_database=database is None,
+        owns_influx=influx is None,
     )
     ctx.database.create_all()
 

@@ -20,11 +20,16 @@ class AppContext:
     settings: ApiSettings
     database: Database
     influx: InfluxQL
+    #: Whether :meth:`close` releases the database / the client (not when they were lent).
+    owns_database: bool = True
+    owns_influx: bool = True
 
     def close(self) -> None:
-        """Release the database and InfluxDB connection pools."""
-        self.database.dispose()
-        self.influx.close()
+        """Release the database and InfluxDB connection pools the app created."""
+        if self.owns_database:
+            self.database.dispose()
+        if self.owns_influx:
+            self.influx.close()
 
 
 def context(request: Request) -> AppContext:

@@ -12,7 +12,7 @@ Example
 >>> print(telemetry_query("loom", ["speed_rpm"], "mean", 0, 3_600_000, 60))
 ... # doctest: +NORMALIZE_WHITESPACE
 SELECT mean("speed_rpm") AS "speed_rpm" FROM "loom" WHERE "machine" = $machine
-AND time >= 0ms AND time < 3600000ms GROUP BY time(60s) fill(none)
+AND time >= 0ms AND time < 3600000ms GROUP BY time(60s, 0ms) fill(none)
 """
 
 from __future__ import annotations
@@ -59,11 +59,14 @@ def telemetry_query(
 ) -> str:
     """InfluxQL for ``fields`` of one machine (bind ``$machine``) in buckets of ``interval_s``.
 
+    Buckets start at ``start_ms`` (not at multiples of the interval since 1970), so a
+    range asked for gets whole buckets.
+
     ``fields`` must already be checked against the contract (:func:`numeric_fields`).
     """
     select = ", ".join(f'{aggregate}("{f}") AS "{f}"' for f in fields)
     return (
         f'SELECT {select} FROM "{measurement}" WHERE "machine" = $machine '
         f"AND time >= {start_ms}ms AND time < {end_ms}ms "
-        f"GROUP BY time({interval_s}s) fill(none)"
+        f"GROUP BY time({interval_s}s, {start_ms % (interval_s * 1000)}ms) fill(none)"
     )
