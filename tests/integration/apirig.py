@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from fastapi.testclient import TestClient
@@ -50,6 +51,7 @@ class ApiRig:
     machines: dict[str, list[str]]
     tokens: dict[str, str] = field(default_factory=dict)
     alarm_ids: list[str] = field(default_factory=list)
+    other_alarm_ids: list[str] = field(default_factory=list)
 
     @contextmanager
     def client(self, **settings: object) -> Iterator[TestClient]:
@@ -100,8 +102,8 @@ def _register(database: Database, fleets: dict[str, Fleet]) -> None:
         session.commit()
 
 
-def _alarms(store: AnalyticsStore, start_ms: int) -> list[str]:
-    """One open machine alarm and one closed hall alarm in ap1; their API ids."""
+def _alarms(store: AnalyticsStore, start_ms: int, factory: str) -> list[str]:
+    """One open machine alarm and one closed hall alarm in ``factory``; their API ids."""
     machine = SimpleNamespace(
         machine="k0003",
         machine_type="knit_circular",
@@ -128,8 +130,8 @@ def _alarms(store: AnalyticsStore, start_ms: int) -> list[str]:
         start_ms=start_ms + 3_000_000,
     )
     halls = {"k0003": "knit1", "k0001": "knit1"}
-    tags = {"cluster": "c1", "factory": "ap1"}
-    store.write(factory_database("ap1"), [alarm_line(a, halls, tags) for a in (machine, hall)])
+    tags = {"cluster": "c1", "factory": factory}
+    store.write(factory_database(factory), [alarm_line(a, halls, tags) for a in (machine, hall)])
     return [
         f"{machine.start_ms}.knit_circular.k0003.process",
         f"{hall.start_ms}.knit_circular.knit1.hall",
@@ -175,6 +177,13 @@ def build_rig(influx_url: str) -> ApiRig:
             rig.tokens[factory] = issue_key(session, Role.FACTORY_ENGINEER, factory)[1]
         rig.tokens["cluster_operator"] = issue_key(session, Role.CLUSTER_OPERATOR)[1]
         rig.tokens["admin"] = issue_key(session, Role.ADMIN)[1]
+        revoked, rig.tokens["revoked"] = issue_key(session, Role.FACTORY_ENGINEER, "ap1")
+        revoked.revoked_at = datetime.now(UTC)
+        rig.tokens["expired"] = issue_key(
+            session, Role.FACTORY_ENGINEER, "ap1", expires_at=datetime.now(UTC) - timedelta(1)
+        )[1]
         session.commit()
-    rig.alarm_ids = _alarms(store, start_ms)
+    rig.alarm_ids = _alarms(store, start_ms, "ap1")
+    # ap2's alarms start a minute later: an id of ap1's must not find them, and vice versa.
+    rig.other_alarm_ids = _alarms(store, start_ms + 60_000, "ap2")
     return rig

@@ -9,6 +9,8 @@ import pytest
 
 from millwatch.servers import InfluxDB, Mosquitto
 
+from .apirig import ApiRig, build_rig
+
 _HERE = Path(__file__).parent
 
 Query = Callable[[str, str], list[dict[str, Any]]]
@@ -59,3 +61,11 @@ def influx_query(influxdb: InfluxDB) -> Iterator[Query]:
             return rows
 
         yield query
+
+
+@pytest.fixture(scope="session")
+def api_rig(influxdb: InfluxDB) -> Iterator[ApiRig]:
+    """Three simulated knitting mills with analytics run over them, behind the API."""
+    rig = build_rig(influxdb.url)
+    yield rig
+    rig.store.close()

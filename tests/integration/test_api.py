@@ -6,8 +6,6 @@ queried directly, or the KPI library run on the stored panel and events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -16,16 +14,13 @@ from analytics.rollup import factory_rollup
 from analytics.shifts import shift_windows
 from api.benchmark import BENCHMARK_KPIS
 from api.models import Factory
-from millwatch.servers import InfluxDB
 
-from .apirig import FACTORIES, ONLY_AP2, ApiRig, build_rig
+from .apirig import FACTORIES, ONLY_AP2, ApiRig
 
 
 @pytest.fixture(scope="module")
-def rig(influxdb: InfluxDB) -> Iterator[ApiRig]:
-    rig = build_rig(influxdb.url)
-    yield rig
-    rig.store.close()
+def rig(api_rig: ApiRig) -> ApiRig:
+    return api_rig
 
 
 @pytest.fixture(scope="module")
