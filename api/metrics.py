@@ -11,7 +11,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 __all__ = ["install_metrics"]
 
@@ -45,5 +51,8 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
         requests.labels(template, request.method, str(response.status_code)).inc()
         return response
 
-    app.mount("/metrics", make_asgi_app(registry))
+    @app.get("/metrics", include_in_schema=False)
+    def _metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     return registry

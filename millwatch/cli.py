@@ -28,6 +28,7 @@ STATUS_COLUMNS = (
     ("shift_kpis", "kpi_shifts_computed_total"),
     ("points", "points_written_total"),
     ("alarms", "alarms_raised_total"),
+    ("requests", "requests_total"),
 )
 
 
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="history the anomaly monitor needs before it scores",
     )
+    up.add_argument("--api-port", type=int, default=18000, help="port of the cluster API")
     sim = commands.add_parser("simulate", help="backfill a scenario's history into a broker")
     sim.add_argument("--scenario", default="default")
     sim.add_argument("--days", type=float, default=7.0)
@@ -79,6 +81,18 @@ def _print_status(stack: Stack) -> None:
     for name, counters in stack.status().items():
         cells = [f"{label}={counters[key]:.0f}" for label, key in STATUS_COLUMNS if key in counters]
         print(f"  {name:<14} {' '.join(cells) or '(no counters yet)'}", flush=True)
+
+
+def _print_api(stack: Stack) -> None:
+    """Where the API listens and the demo credentials it issued."""
+    if not stack.wait_for_api():
+        print("  api            did not answer /health yet; see api.log", flush=True)
+        return
+    print(f"  {'api':<14} {stack.api_url}/docs", flush=True)
+    if stack.demo_keys_path.exists():
+        print(f"  demo keys in {stack.demo_keys_path}:", flush=True)
+        for line in stack.demo_keys_path.read_text().splitlines():
+            print(f"    {line}", flush=True)
 
 
 def _supervise(command: str, stack: Stack, body: Callable[[threading.Event], None]) -> int:
@@ -109,6 +123,7 @@ def run_up(args: argparse.Namespace) -> int:
         ingest_workers=args.ingest_workers,
         analytics_every_s=args.analytics_every,
         analytics_min_train_h=args.analytics_min_train_hours,
+        api_port=args.api_port,
     )
     stack = Stack(config)
 
@@ -117,6 +132,7 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"millwatch up: state in {config.state_dir}; Ctrl-C stops everything", flush=True)
         for server in stack.servers:
             print(f"  {type(server).__name__.lower():<14} {server.url}", flush=True)
+        _print_api(stack)
         if args.backfill_hours > 0:
             backfill = stack.start_gateways(round(args.backfill_hours * 3600))
             _follow_backfill(stack, backfill, args.status_every, stop)

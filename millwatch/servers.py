@@ -104,7 +104,7 @@ class _ManagedProcess(Lifecycle):
         if self.running:
             raise ServerError(f"{self.binary} is already running (pid {self.pid})")
         binary = _find_binary(self.binary, self.package)
-        _check_port_free(self.host, self.port)
+        check_port_free(self.host, self.port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf_path = self.data_dir / f"{self.binary}.conf"
         conf_path.write_text(self._config())
@@ -307,8 +307,11 @@ def _find_binary(name: str, package: str) -> str:
     return found
 
 
-def _check_port_free(host: str, port: int) -> None:
-    # Otherwise a server already on the port would answer the readiness check for ours.
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``ServerError`` when ``port`` is taken.
+
+    Otherwise a server already on the port would answer the readiness check for ours.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

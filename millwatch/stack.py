@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from millwatch.contract import now_ms
-from millwatch.servers import InfluxDB, Mosquitto, ServerError, free_port
+from millwatch.servers import InfluxDB, Mosquitto, ServerError, check_port_free, free_port
 from simulators.scenario import Scenario, load_scenario
 
 log = logging.getLogger("millwatch.stack")
@@ -53,6 +54,7 @@ class StackConfig:
     ingest_workers: int = 1
     analytics_every_s: float = 60.0
     analytics_min_train_h: float = 1.0
+    api_port: int = 18000
 
 
 @dataclass
@@ -78,7 +80,12 @@ class ServiceProcess:
                 if sample.name.endswith(("_created", "_bucket")):
                     continue
                 name = sample.name
-                for prefix in ("millwatch_gateway_", "millwatch_ingest_", "millwatch_analytics_"):
+                for prefix in (
+                    "millwatch_gateway_",
+                    "millwatch_ingest_",
+                    "millwatch_analytics_",
+                    "millwatch_api_",
+                ):
                     name = name.removeprefix(prefix)
                 totals[name] = totals.get(name, 0.0) + sample.value
         return totals
@@ -114,6 +121,7 @@ class Stack:
             }
             self._spawn(f"ingest-{worker}", ["-m", "ingest"], env, port)
         self._start_analytics(influx_url)
+        self._start_api(influx_url)
 
     def _start_analytics(self, influx_url: str) -> None:
         """One analytics worker for every scenario factory (their calendars in a file)."""
@@ -135,6 +143,42 @@ class Stack:
             "MILLWATCH_ANALYTICS_MIN_TRAIN_H": str(cfg.analytics_min_train_h),
         }
         self._spawn("analytics", ["-m", "analytics"], env, port)
+
+    def _start_api(self, influx_url: str) -> None:
+        """The cluster API over a registry seeded from the scenario, with demo keys."""
+        cfg = self.config
+        check_port_free("127.0.0.1", cfg.api_port)
+        env = {
+            "MILLWATCH_API_INFLUX_URL": influx_url,
+            "MILLWATCH_API_REGISTRY_URL": f"sqlite:///{cfg.state_dir / 'registry.sqlite'}",
+            "MILLWATCH_API_CLUSTER": self.scenario.cluster,
+            "MILLWATCH_API_PORT": str(cfg.api_port),
+        }
+        args = ["-m", "api", "--seed-scenario", cfg.scenario]
+        args += ["--demo-keys-file", str(self.demo_keys_path)]
+        self._spawn("api", args, env, cfg.api_port)
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API ``millwatch up`` serves."""
+        return f"http://127.0.0.1:{self.config.api_port}"
+
+    @property
+    def demo_keys_path(self) -> Path:
+        """Where the API writes the demo keys it issues on first start."""
+        return self.config.state_dir / "demo-keys.toml"
+
+    def wait_for_api(self, timeout_s: float = 30.0) -> bool:
+        """Whether the API answered ``/health`` (any status) within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                httpx.get(f"{self.api_url}/health", timeout=2)
+                return True
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        return False
 
     def attach(self, mqtt_url: str) -> None:
         """Use a running broker (with its ingest) for gateways only; start nothing else."""

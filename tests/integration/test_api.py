@@ -329,4 +329,4 @@ def test_injection_through_parameters_reaches_no_query(rig, client) -> None:
 def test_health_reports_influxdb_and_registry(rig, client) -> None:
     body = client.get("/health").json()
     assert body == {"status": "ok", "influxdb": True, "registry": True}
-    assert "millwatch_api_requests_total" in client.get("/metrics/").text
+    assert "millwatch_api_requests_total" in client.get("/metrics").text

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -61,7 +62,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
     """A backfill of 6 minutes of history with fault labels, then live data, then Ctrl-C."""
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(SCENARIO)
-    influx_port, mqtt_port = free_port(), free_port()
+    influx_port, mqtt_port, api_port = free_port(), free_port(), free_port()
     influx_url = f"http://127.0.0.1:{influx_port}"
     command = [
         sys.executable,
@@ -84,6 +85,8 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         "3",
         "--analytics-min-train-hours",
         "0.05",
+        "--api-port",
+        str(api_port),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILLWATCH_")}
     up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -121,6 +124,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
             time.sleep(1)
         assert set(found) == {"kpi", "score", "rollup"}, f"analytics wrote only {found}"
         assert found["kpi"] >= 5, "one shift KPI row per loom"
+        _check_api(f"http://127.0.0.1:{api_port}", tmp_path / "state" / "demo-keys.toml")
         time.sleep(2.5)  # one more status line
     finally:
         up.send_signal(signal.SIGINT)
@@ -133,7 +137,21 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
     assert "analytics" in output and "shift_kpis=" in output, output
     assert "lines=" in output and "published=" in output, output
     assert "rejected=0" in output, output
+    assert "demo keys in" in output and "requests=" in output, output
     assert _processes_mentioning(str(tmp_path)) == [], "processes left running"
+
+
+def _check_api(url: str, keys_file: Path) -> None:
+    """The API serves the seeded registry and live data with the demo keys."""
+    keys = tomllib.loads(keys_file.read_text())
+    assert oct(keys_file.stat().st_mode & 0o777) == "0o600"
+    engineer = {"Authorization": f"Bearer {keys['factory_engineer']}"}
+    machines = httpx.get(f"{url}/v1/machines", headers=engineer, timeout=10).json()
+    assert machines["total"] == 6, machines  # 5 looms and the hall's climate sensor of f01
+    assert any(m["status"]["online"] for m in machines["items"]), machines
+    operator = {"Authorization": f"Bearer {keys['cluster_operator']}"}
+    assert httpx.get(f"{url}/v1/benchmarks", headers=operator, timeout=10).status_code == 200
+    assert httpx.get(f"{url}/v1/machines", headers=operator, timeout=10).status_code == 403
 
 
 def _processes_mentioning(text: str) -> list[str]:
