@@ -6,7 +6,9 @@ state, so the factories can be split across workers):
 1. downsample the raw rows that settled since the last pass into the 60-s tables;
 2. score the new buckets for anomalies and store scores and alarms;
 3. every ``kpi_every_s``, audit the KPI horizon for late data and recompute the shifts
-   whose data changed, with their cluster roll-ups.
+   whose data changed, with their cluster roll-ups;
+4. report the factory's pass as an ``internal_analytics`` point in ``millwatch_internal``
+   (pass time, scoring lag, the worker's counters) for the platform health dashboard.
 
 A failing query or write is logged and counted, and that factory is tried again on
 the next pass; the other factories go on. So does any other error (a bug), logged with
@@ -20,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from analytics.anomaly_job import AnomalyJob
 from analytics.downsample import HOUR_MS, DownsampleSync
@@ -28,14 +31,27 @@ from analytics.metrics import AnalyticsMetrics
 from analytics.settings import AnalyticsSettings
 from analytics.store import AnalyticsStore, QueryError
 from ingest.errors import WriteError
+from ingest.lineproto import point_line
 from ingest.logs import kv
-from millwatch.contract import factory_database, now_ms
+from millwatch.contract import INTERNAL_DATABASE, factory_database, now_ms
 from millwatch.lifecycle import Lifecycle
 from millwatch.site import FactorySite
 
-__all__ = ["AnalyticsService", "FactoryJobs"]
+__all__ = ["INTERNAL_MEASUREMENT", "AnalyticsService", "FactoryJobs"]
 
 log = logging.getLogger("analytics")
+
+#: The service's self-metrics point, one per factory and pass, in ``millwatch_internal``.
+INTERNAL_MEASUREMENT: Final = "internal_analytics"
+#: Worker counters copied into each point (totals since the worker started).
+REPORTED: Final = (
+    "cycles_total",
+    "errors_total",
+    "points_written_total",
+    "alarms_raised_total",
+    "monitor_fits_total",
+    "kpi_shifts_computed_total",
+)
 
 
 @dataclass
@@ -111,7 +127,9 @@ class AnalyticsService(Lifecycle):
             for jobs in self.jobs:
                 if self._stop.is_set():
                     break
+                began = time.monotonic()
                 self._factory_pass(jobs, self.clock())
+                self._report(jobs, time.monotonic() - began)
         self.metrics.cycles.inc()
 
     def _factory_pass(self, jobs: FactoryJobs, now: int) -> None:
@@ -145,6 +163,25 @@ class AnalyticsService(Lifecycle):
         except Exception:  # a bug must not stop the other factories or later passes
             m.errors.labels(stage=stage).inc()
             log.exception(kv("pass_crashed", factory=jobs.calendar.id, stage=stage))
+
+    def _report(self, jobs: FactoryJobs, seconds: float) -> None:
+        """Store one factory's pass in ``internal_analytics``; a failure is only counted."""
+        assert self.store is not None
+        now = self.clock()
+        totals = self.metrics.snapshot()
+        fields = {
+            "pass_s": seconds,
+            "lag_s": (now - jobs.anomalies.scored_until_ms) / 1000,
+            **{name: totals[name] for name in REPORTED if name in totals},
+        }
+        tags = {"cluster": self.settings.cluster, "factory": jobs.calendar.id}
+        try:
+            self.store.write(
+                INTERNAL_DATABASE, [point_line(INTERNAL_MEASUREMENT, tags, fields, now * 1_000_000)]
+            )
+        except (QueryError, WriteError) as exc:
+            self.metrics.errors.labels(stage="report").inc()
+            log.error(kv("report_failed", factory=jobs.calendar.id, error=str(exc)))
 
     def _count(self, done: dict[str, int]) -> None:
         self.metrics.alarms.inc(done.pop("new_alarms", 0))
