@@ -305,3 +305,15 @@ def test_cluster_bands_are_ordered_and_name_no_factory(rig: Rig) -> None:
             assert "factory" not in series.columns and not series.tags
             for _, p10, p50, p90 in series.values:
                 assert p10 <= p50 <= p90
+
+
+def test_analytics_reports_every_pass(rig: Rig) -> None:
+    q = (
+        'SELECT "pass_s", "lag_s", "points_written_total", "cycles_total" '
+        f'FROM "internal_analytics" WHERE "factory" = \'{FACTORY}\' AND {TIME_FILTER}'
+    )
+    rows = [row for s in rig.store.query(INTERNAL_DATABASE, q) for row in s.values]
+    assert [row[0] for row in rows] == [START + h * 3_600_000 for h in range(2, HOURS + 1)]
+    assert all(row[1] > 0 and row[2] >= 0 for row in rows)
+    assert [row[4] for row in rows] == list(range(0, HOURS - 1))  # counted after each pass
+    assert rows[-1][3] > rows[0][3] > 0
