@@ -35,7 +35,9 @@ __all__ = [
     "read_alarms",
 ]
 
-ALARM_ID_PATTERN: Final = r"^[0-9]{1,16}\.[a-z_]{1,32}\.[a-z0-9-]{1,32}\.[a-z-]{1,40}$"
+ALARM_ID_PATTERN: Final = r"^[0-9]{1,13}\.[a-z_]{1,32}\.[a-z0-9-]{1,32}\.[a-z-]{1,40}$"
+#: The latest time InfluxDB holds (int64 nanoseconds, in 2262), in ms.
+MAX_MS: Final = (2**63 - 1) // 1_000_000
 _FIELDS: Final = ("signal", "score", "z", "baseline", "detector", "end_ms", "machines")
 
 
@@ -58,6 +60,8 @@ def parse_alarm_id(text: str) -> AlarmKey | None:
     if not re.fullmatch(ALARM_ID_PATTERN, text):
         return None
     start, machine_type, subject, kind = text.split(".")
+    if int(start) > MAX_MS:
+        return None
     return AlarmKey(int(start), machine_type, subject, kind.replace("-", ":", 1))
 
 

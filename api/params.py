@@ -20,6 +20,9 @@ __all__ = ["Page", "PageParams", "TimeRange", "page_of", "page_params", "time_ra
 
 T = TypeVar("T")
 DEFAULT_SPAN = timedelta(hours=24)
+#: Times InfluxDB can hold are int64 nanoseconds: up to 2262; telemetry starts after 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,13 @@ def time_range(
     ] = None,
 ) -> TimeRange:
     """FastAPI dependency: the requested range, checked for order and size (400 if not)."""
-    end_utc = (end or datetime.now(UTC)).astimezone(UTC)
-    start_utc = (start or end_utc - DEFAULT_SPAN).astimezone(UTC)
+    try:
+        end_utc = (end or datetime.now(UTC)).astimezone(UTC)
+        start_utc = (start or end_utc - DEFAULT_SPAN).astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
+        start_utc = end_utc = EARLIEST - timedelta(days=1)
+    if not (start_utc >= EARLIEST and end_utc <= LATEST):
+        raise ProblemError(400, "Bad time range", "times must lie between 1970 and 2262")
     if start_utc >= end_utc:
         raise ProblemError(400, "Bad time range", "start must be before end")
     limit = timedelta(days=ctx.settings.max_range_days)

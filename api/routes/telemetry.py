@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -15,6 +15,8 @@ from api.tenancy import MachineId, Tenant, engineer, machine_in
 from millwatch.contract import MACHINE_TYPES
 
 router = APIRouter(prefix="/v1/machines", tags=["telemetry"])
+#: Any numeric signal of any machine type; the machine's own type narrows it (422).
+SignalName = Literal[tuple(sorted({f for t in MACHINE_TYPES for f in numeric_fields(t)}))]
 _PROBLEMS = {k: PROBLEM_RESPONSES[k] for k in (400, 401, 403, 404, 422, 503)}
 
 
@@ -41,7 +43,7 @@ def machine_telemetry(
     machine_id: MachineId,
     span: Annotated[TimeRange, Depends(time_range)],
     field: Annotated[
-        list[str],
+        list[SignalName],
         Query(
             min_length=1,
             max_length=40,

@@ -49,6 +49,7 @@ class ApiRig:
     start_ms: int
     end_ms: int
     machines: dict[str, list[str]]
+    fleets: dict[str, Fleet]
     tokens: dict[str, str] = field(default_factory=dict)
     alarm_ids: list[str] = field(default_factory=list)
     other_alarm_ids: list[str] = field(default_factory=list)
@@ -60,6 +61,18 @@ class ApiRig:
         app = create_app(ApiSettings(**options), database=self.database)
         with TestClient(app) as client:
             yield client
+
+    def fresh_registry(self) -> tuple[Database, dict[str, str]]:
+        """A registry of the same assets with its own keys, for tests that change it."""
+        database = Database("sqlite://")
+        database.create_all()
+        _register(database, self.fleets)
+        with database.session() as session:
+            tokens = {f: issue_key(session, Role.FACTORY_ENGINEER, f)[1] for f in FACTORIES}
+            tokens["cluster_operator"] = issue_key(session, Role.CLUSTER_OPERATOR)[1]
+            tokens["admin"] = issue_key(session, Role.ADMIN)[1]
+            session.commit()
+        return database, tokens
 
     def headers(self, who: str) -> dict[str, str]:
         """Authorization header of ``who``: a factory id (its engineer) or a role name."""
@@ -171,6 +184,7 @@ def build_rig(influx_url: str) -> ApiRig:
         start_ms=start_ms,
         end_ms=end_ms,
         machines={f: [m.machine for m in fleet.machines] for f, fleet in fleets.items()},
+        fleets=fleets,
     )
     with database.session() as session:
         for factory in FACTORIES:
