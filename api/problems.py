@@ -52,6 +52,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, unknown, revoked or expired credential"),
         (403, "The credential's role may not use this endpoint"),
         (404, "Not found (also: belongs to another tenant)"),
+        (409, "Conflicts with the registry's current state (duplicate id, still in use)"),
         (422, "Invalid parameters"),
         (503, "InfluxDB or the registry is unavailable"),
     )

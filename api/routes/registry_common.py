@@ -20,7 +20,7 @@ from api.auth import Principal, Role, require
 from api.context import AppContext, context
 from api.models import Factory
 from api.params import Page, PageParams, page_of
-from api.problems import PROBLEM_RESPONSES, Problem, ProblemError
+from api.problems import PROBLEM_RESPONSES, ProblemError
 
 __all__ = [
     "ID_REGEX",
@@ -52,18 +52,9 @@ SessionDep = Annotated[Session, Depends(db_session)]
 FactoryPath = Annotated[str, Path(pattern=ID_REGEX, examples=["f01"])]
 
 
-#: PROBLEM_RESPONSES has no 409 entry (yet); the registry's writes need one.
-_CONFLICT: Final = {
-    "model": Problem,
-    "content": {"application/problem+json": {}},
-    "description": "Conflict (already exists, still in use, or would lock out every admin)",
-}
-
-
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry of a route answering ``codes`` (401/403 always)."""
-    table = {**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES.get(409, _CONFLICT)}
-    return {k: table[k] for k in sorted({401, 403, *codes})}
+    return {k: PROBLEM_RESPONSES[k] for k in sorted({401, 403, *codes})}
 
 
 def not_found(what: str, object_id: str, factory_id: str | None = None) -> ProblemError:
