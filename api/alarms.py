@@ -23,7 +23,7 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from millwatch.influxql import InfluxQL, Series
+from millwatch.influxql import InfluxQL, Series, span_where
 
 __all__ = [
     "ALARM_ID_PATTERN",
@@ -134,14 +134,9 @@ def read_alarms(
     influx: InfluxQL, db: str, start_ms: int, end_ms: int, filters: Mapping[str, str | None]
 ) -> list[AlarmView]:
     """Alarms starting in ``[start_ms, end_ms)``, newest first; tag ``filters`` bound."""
-    where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
-    params = {}
-    for tag, value in filters.items():
-        if value is not None:
-            where.append(f'"{tag}" = ${tag}')
-            params[tag] = value
+    where, params = span_where(start_ms, end_ms, filters)
     series = influx.query(
-        db, f'SELECT {_SELECT} FROM "anomaly_alarm" WHERE {" AND ".join(where)} {_GROUP}', params
+        db, f'SELECT {_SELECT} FROM "anomaly_alarm" WHERE {where} {_GROUP}', params
     )
     return sorted(_views(series), key=lambda a: (a.start, a.id), reverse=True)
 

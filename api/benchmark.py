@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from analytics.rollup import factory_rollup
-from millwatch.influxql import InfluxQL
+from millwatch.influxql import InfluxQL, span_where
 
 __all__ = ["BENCHMARK_KPIS", "Band", "factory_aggregates", "make_band"]
 
@@ -98,11 +98,7 @@ def factory_aggregates(
     influx: InfluxQL, start_ms: int, end_ms: int, machine_type: str | None
 ) -> dict[tuple[str, str], dict[str, float]]:
     """``(factory, machine type) -> KPIs`` rolled up over the shifts starting in the range."""
-    where = f"time >= {start_ms}ms AND time < {end_ms}ms"
-    params = {}
-    if machine_type is not None:
-        where += ' AND "type" = $type'
-        params["type"] = machine_type
+    where, params = span_where(start_ms, end_ms, {"type": machine_type})
     series = influx.query(
         CLUSTER_DATABASE,
         f'SELECT * FROM "factory_kpi" WHERE {where} GROUP BY "factory", "type", "shift"',

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from analytics.rollup import factory_rollup
-from millwatch.influxql import InfluxQL
+from millwatch.influxql import InfluxQL, span_where
 
 __all__ = ["KpiRow", "Level", "Period", "read_shift_rows", "roll_up", "to_csv"]
 
@@ -61,16 +61,10 @@ def read_shift_rows(
     ``filters`` maps tag names (``hall``, ``machine``, ``type``) to a required value;
     values travel as bind parameters.
     """
-    where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
-    params = {}
-    for tag, value in filters.items():
-        if value is not None:
-            where.append(f'"{tag}" = ${tag}')
-            params[tag] = value
+    where, params = span_where(start_ms, end_ms, filters)
     series = influx.query(
         db,
-        f'SELECT * FROM "kpi_shift" WHERE {" AND ".join(where)} '
-        'GROUP BY "hall", "machine", "type", "shift"',
+        f'SELECT * FROM "kpi_shift" WHERE {where} GROUP BY "hall", "machine", "type", "shift"',
         params,
     )
     rows = []

@@ -26,7 +26,27 @@ from typing import Any
 import httpx
 import orjson
 
-__all__ = ["InfluxQL", "QueryError", "Series"]
+__all__ = ["InfluxQL", "QueryError", "Series", "span_where"]
+
+
+def span_where(
+    start_ms: int, end_ms: int, tags: Mapping[str, str | None] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A ``WHERE`` body for ``[start_ms, end_ms)`` and tag equalities, with bind params.
+
+    Tags whose value is ``None`` are left out (no filter). Tag *names* must come from
+    the caller's own code; values are bound.
+
+    >>> span_where(0, 60_000, {"machine": "l1", "hall": None})
+    ('time >= 0ms AND time < 60000ms AND "machine" = $machine', {'machine': 'l1'})
+    """
+    clauses = [f"time >= {int(start_ms)}ms", f"time < {int(end_ms)}ms"]
+    params: dict[str, Any] = {}
+    for tag, value in (tags or {}).items():
+        if value is not None:
+            clauses.append(f'"{tag}" = ${tag}')
+            params[tag] = value
+    return " AND ".join(clauses), params
 
 
 class QueryError(RuntimeError):

@@ -16,6 +16,7 @@ from api.params import Page, PageParams, TimeRange, page_of, page_params, time_r
 from api.problems import PROBLEM_RESPONSES, ProblemError
 from api.routes.machines import MachineType
 from api.tenancy import Tenant, engineer
+from millwatch.influxql import span_where
 
 router = APIRouter(prefix="/v1", tags=["alarms"])
 _PROBLEMS = {k: PROBLEM_RESPONSES[k] for k in (400, 401, 403, 404, 422, 503)}
@@ -52,11 +53,9 @@ def list_anomalies(
     min_score: Annotated[float, Query(ge=0, le=1, description="Only scores at least this")] = 0,
 ) -> Page[AnomalyPoint]:
     """Scores the analytics service stored, paged inside InfluxDB (LIMIT/OFFSET)."""
-    where = f'time >= {span.start_ms}ms AND time < {span.end_ms}ms AND "score" >= $min_score'
-    params: dict[str, object] = {"min_score": float(min_score)}
-    if machine is not None:
-        where += ' AND "machine" = $machine'
-        params["machine"] = machine
+    where, params = span_where(span.start_ms, span.end_ms, {"machine": machine})
+    where += ' AND "score" >= $min_score'
+    params["min_score"] = float(min_score)
     influx, db = tenant.ctx.influx, tenant.database
     counted = influx.query(db, f'SELECT count("score") FROM "anomaly" WHERE {where}', params)
     total = int(counted[0].values[0][1]) if counted else 0
