@@ -8,7 +8,8 @@ state, so the factories can be split across workers):
 3. every ``kpi_every_s``, audit the KPI horizon for late data and recompute the shifts
    whose data changed, with their cluster roll-ups;
 4. report the factory's pass as an ``internal_analytics`` point in ``millwatch_internal``
-   (pass time, scoring lag, the worker's counters) for the platform health dashboard.
+   (pass time, scoring lag, the worker's counters) for the platform health dashboard,
+   unless InfluxDB failed the pass (the failure is counted in the Prometheus counters).
 
 A failing query or write is logged and counted, and that factory is tried again on
 the next pass; the other factories go on. So does any other error (a bug), logged with
@@ -128,11 +129,12 @@ class AnalyticsService(Lifecycle):
                 if self._stop.is_set():
                     break
                 began = time.monotonic()
-                self._factory_pass(jobs, self.clock())
-                self._report(jobs, time.monotonic() - began)
+                if self._factory_pass(jobs, self.clock()):
+                    self._report(jobs, time.monotonic() - began)
         self.metrics.cycles.inc()
 
-    def _factory_pass(self, jobs: FactoryJobs, now: int) -> None:
+    def _factory_pass(self, jobs: FactoryJobs, now: int) -> bool:
+        """Run one factory's stages; False when InfluxDB failed (then nothing is reported)."""
         assert self.store is not None
         s, m = self.settings, self.metrics
         settled = now - int(s.settle_s * 1000)
@@ -160,9 +162,11 @@ class AnalyticsService(Lifecycle):
         except (QueryError, WriteError) as exc:
             m.errors.labels(stage=stage).inc()
             log.error(kv("pass_failed", factory=jobs.calendar.id, stage=stage, error=str(exc)))
+            return False  # no self-metrics write to pile on a failing InfluxDB
         except Exception:  # a bug must not stop the other factories or later passes
             m.errors.labels(stage=stage).inc()
             log.exception(kv("pass_crashed", factory=jobs.calendar.id, stage=stage))
+        return True
 
     def _report(self, jobs: FactoryJobs, seconds: float) -> None:
         """Store one factory's pass in ``internal_analytics``; a failure is only counted."""
