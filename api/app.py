@@ -20,7 +20,16 @@ from api.context import AppContext
 from api.db import Database
 from api.metrics import install_metrics
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import alarms, benchmarks, health, kpis, machines, registry, telemetry
+from api.routes import (
+    alarms,
+    benchmarks,
+    health,
+    kpis,
+    machines,
+    registry,
+    status_page,
+    telemetry,
+)
 from api.settings import ApiSettings
 from millwatch.influxql import InfluxQL
 
@@ -96,4 +105,5 @@ def create_app(
     app.include_router(alarms.router)
     app.include_router(benchmarks.router)
     app.include_router(registry.router)
+    app.include_router(status_page.router)
     return app
