@@ -47,33 +47,37 @@ _STOPS = "\"kind\" = 'stop'"
 
 
 def _machines() -> list[PanelBuilder]:
-    state = table(
-        "Machines: state and last stop reason",
-        InfluxQL(
-            f'SELECT last("state_code") AS "state" FROM {MACHINE_MEASUREMENTS} '
-            f'WHERE {_HALL_TYPE} GROUP BY "hall", "type", "machine"'
-        ),
-        InfluxQL(
-            'SELECT last("reason") AS "last stop reason", last("code") AS "stop code" '
-            f'FROM "machine_event" WHERE {where("hall", "type", extra=_STOPS)} '
-            'GROUP BY "machine"'
-        ),
-        span=10,
-        height=12,
-        transformations=join_tables("machine"),
-        description="The stop reason is current while the machine is stopped; "
-        "otherwise it is the last stop's.",
-    ).override_by_name(
-        "state",
-        [
-            model.DynamicConfigValue("mappings", state_mappings()),
-            model.DynamicConfigValue(
-                "custom.cellOptions",
-                common.TableColoredBackgroundCellOptions(
-                    common.TableCellBackgroundDisplayMode.BASIC
-                ),
+    state = (
+        table(
+            "Machines: state and last stop reason",
+            InfluxQL(
+                f'SELECT last("state_code") AS "state" FROM {MACHINE_MEASUREMENTS} '
+                f'WHERE {_HALL_TYPE} GROUP BY "hall", "type", "machine"'
             ),
-        ],
+            InfluxQL(
+                'SELECT last("reason") AS "last stop reason", last("code") AS "stop code" '
+                f'FROM "machine_event" WHERE {where("hall", "type", extra=_STOPS)} '
+                'GROUP BY "machine"'
+            ),
+            span=10,
+            height=12,
+            transformations=join_tables("machine"),
+            description="State = newest state_code of the last 15 minutes. The stop reason "
+            "is current while the machine is stopped; otherwise it is the last stop's.",
+        )
+        .time_from("15m")
+        .override_by_name(
+            "state",
+            [
+                model.DynamicConfigValue("mappings", state_mappings()),
+                model.DynamicConfigValue(
+                    "custom.cellOptions",
+                    common.TableColoredBackgroundCellOptions(
+                        common.TableCellBackgroundDisplayMode.BASIC
+                    ),
+                ),
+            ],
+        )
     )
     timeline = state_timeline(
         "Machine states",
