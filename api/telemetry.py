@@ -3,7 +3,9 @@
 Field names are checked against the machine type's fields before a query is formed,
 and the machine id travels as a bind parameter, so no request text ever becomes
 InfluxQL. Long ranges read the 60-s tables the analytics service keeps (a day of a
-signal is 1,440 rows there instead of 86,400), short ones the raw samples.
+signal is 1,440 rows there instead of 86,400), short ones the raw samples. The 60-s
+tables trail the raw data by a few minutes (hours right after a backfill), so a long
+range reads them up to their newest bucket and the raw samples after it.
 
 Example
 -------
@@ -18,11 +20,19 @@ AND time >= 0ms AND time < 3600000ms GROUP BY time(60s, 0ms) fill(none)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from millwatch.contract import MACHINE_TYPES, FieldKind
+from millwatch.influxql import InfluxQL
 
-__all__ = ["Aggregate", "numeric_fields", "pick_interval_s", "telemetry_query"]
+__all__ = [
+    "Aggregate",
+    "numeric_fields",
+    "pick_interval_s",
+    "read_buckets",
+    "telemetry_query",
+    "uses_rollup",
+]
 
 Aggregate = Literal["mean", "min", "max", "last"]
 #: Bucket widths an automatic interval rounds up to (seconds).
@@ -70,3 +80,50 @@ def telemetry_query(
         f"AND time >= {start_ms}ms AND time < {end_ms}ms "
         f"GROUP BY time({interval_s}s, {start_ms % (interval_s * 1000)}ms) fill(none)"
     )
+
+
+def read_buckets(
+    influx: InfluxQL,
+    db: str,
+    machine: str,
+    measurement: str,
+    fields: Sequence[str],
+    aggregate: Aggregate,
+    start_ms: int,
+    end_ms: int,
+    interval_s: int,
+) -> tuple[list[list[Any]], str]:
+    """Rows ``[time, *fields]`` of one machine's buckets and where they came from.
+
+    With the 60-s table (:func:`uses_rollup`) the grid starts at a whole minute, the
+    table answers up to the last bucket boundary it covers, and raw samples the rest.
+    """
+    params = {"machine": machine}
+    span_s = (end_ms - start_ms) / 1000
+    if not uses_rollup(span_s, interval_s, aggregate):
+        q = telemetry_query(measurement, fields, aggregate, start_ms, end_ms, interval_s)
+        found = influx.query(db, q, params)
+        return (found[0].values if found else []), "raw"
+    start_ms -= start_ms % 60_000
+    newest = influx.query(
+        db,
+        f'SELECT last("rows") FROM "{measurement}_1m" WHERE "machine" = $machine '
+        f"AND time >= {start_ms}ms AND time < {end_ms}ms",
+        params,
+    )
+    step = interval_s * 1000
+    covered = int(newest[0].values[0][0]) + 60_000 - start_ms if newest else 0
+    boundary = min(start_ms + covered // step * step, end_ms)
+    rows: list[list[Any]] = []
+    parts = []
+    for table, lo, hi in (
+        (f"{measurement}_1m", start_ms, boundary),
+        (measurement, boundary, end_ms),
+    ):
+        if lo < hi:
+            found = influx.query(
+                db, telemetry_query(table, fields, aggregate, lo, hi, interval_s), params
+            )
+            rows += found[0].values if found else []
+            parts.append("1m" if table.endswith("_1m") else "raw")
+    return rows, "+".join(parts)

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,6 +94,9 @@ def _print_api(stack: Stack) -> None:
         print(f"  demo keys in {stack.demo_keys_path}:", flush=True)
         for line in stack.demo_keys_path.read_text().splitlines():
             print(f"    {line}", flush=True)
+        engineer = tomllib.loads(stack.demo_keys_path.read_text()).get("factory_engineer")
+        if engineer:
+            print(f"  {'status page':<14} {stack.api_url}/status#key={engineer}", flush=True)
 
 
 def _supervise(command: str, stack: Stack, body: Callable[[threading.Event], None]) -> int:

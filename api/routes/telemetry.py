@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.params import TimeRange, time_range
 from api.problems import PROBLEM_RESPONSES, ProblemError
-from api.telemetry import Aggregate, numeric_fields, pick_interval_s, telemetry_query, uses_rollup
+from api.telemetry import Aggregate, numeric_fields, pick_interval_s, read_buckets
 from api.tenancy import MachineId, Tenant, engineer, machine_in
 from millwatch.contract import MACHINE_TYPES
 
@@ -27,7 +27,11 @@ class Telemetry(BaseModel):
     machine_type: str = Field(examples=["loom_airjet"])
     aggregate: str = Field(examples=["mean"])
     interval_s: int = Field(description="Bucket width", examples=[60])
-    source: str = Field(description="raw samples or the 60-s table", examples=["raw"])
+    source: str = Field(
+        description="raw samples, the 60-s table, or both (1m+raw: the table up to its "
+        "newest bucket, raw samples after)",
+        examples=["1m+raw"],
+    )
     time: list[datetime] = Field(description="Bucket starts (UTC)")
     values: dict[str, list[float | None]] = Field(examples=[{"speed_rpm": [812.3, 811.9]}])
 
@@ -79,24 +83,23 @@ def machine_telemetry(
             "widen interval_s or shorten the range",
         )
     fields = list(dict.fromkeys(field))
-    measurement = MACHINE_TYPES[machine.machine_type].measurement
-    rollup = uses_rollup(span_s, interval, aggregate)
-    q = telemetry_query(
-        f"{measurement}_1m" if rollup else measurement,
+    rows, source = read_buckets(
+        tenant.ctx.influx,
+        tenant.database,
+        machine.id,
+        MACHINE_TYPES[machine.machine_type].measurement,
         fields,
         aggregate,
         span.start_ms,
         span.end_ms,
         interval,
     )
-    series = tenant.ctx.influx.query(tenant.database, q, {"machine": machine.id})
-    rows = series[0].values if series else []
     return Telemetry(
         machine_id=machine.id,
         machine_type=machine.machine_type,
         aggregate=aggregate,
         interval_s=interval,
-        source="1m" if rollup else "raw",
+        source=source,
         time=[datetime.fromtimestamp(r[0] / 1000, UTC) for r in rows],
         values={f: [r[i + 1] for r in rows] for i, f in enumerate(fields)},
     )

@@ -138,6 +138,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
     assert "lines=" in output and "published=" in output, output
     assert "rejected=0" in output, output
     assert "demo keys in" in output and "requests=" in output, output
+    assert "/status#key=mwk_" in output, output
     assert _processes_mentioning(str(tmp_path)) == [], "processes left running"
 
 
