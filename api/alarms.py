@@ -11,6 +11,8 @@ Example
 '1767571200000.loom_airjet.l0001.instrument-stuck'
 >>> parse_alarm_id("1767571200000.loom_airjet.l0001.instrument-stuck").kind
 'instrument:stuck'
+>>> parse_alarm_id(alarm_id(5, "loom_airjet", "l0001", "instrument:counter_reset")).kind
+'instrument:counter_reset'
 
 """
 
@@ -35,7 +37,7 @@ __all__ = [
     "read_alarms",
 ]
 
-ALARM_ID_PATTERN: Final = r"^[0-9]{1,13}\.[a-z_]{1,32}\.[a-z0-9-]{1,32}\.[a-z-]{1,40}$"
+ALARM_ID_PATTERN: Final = r"^[0-9]{1,13}\.[a-z_]{1,32}\.[a-z0-9-]{1,32}\.[a-z_-]{1,40}$"
 #: The latest time InfluxDB holds (int64 nanoseconds, in 2262), in ms.
 MAX_MS: Final = (2**63 - 1) // 1_000_000
 _FIELDS: Final = ("signal", "score", "z", "baseline", "detector", "end_ms", "machines")
