@@ -32,6 +32,13 @@ def _factory_fk() -> sa.ForeignKey:
     return sa.ForeignKey("factory.id", ondelete="CASCADE")
 
 
+def _hall_fk() -> sa.ForeignKeyConstraint:
+    """(factory_id, hall_id) names a hall of the same factory."""
+    return sa.ForeignKeyConstraint(
+        ["factory_id", "hall_id"], ["hall.factory_id", "hall.id"], ondelete="CASCADE"
+    )
+
+
 class Factory(Base):
     """A mill (site): its time zone and shift calendar cut shifts in local time."""
 
@@ -57,11 +64,7 @@ class Line(Base):
     """A production line inside a hall."""
 
     __tablename__ = "line"
-    __table_args__ = (
-        sa.ForeignKeyConstraint(
-            ["factory_id", "hall_id"], ["hall.factory_id", "hall.id"], ondelete="CASCADE"
-        ),
-    )
+    __table_args__ = (_hall_fk(),)
     factory_id: Mapped[str] = mapped_column(_factory_fk(), primary_key=True)
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     hall_id: Mapped[str] = mapped_column(sa.String(32))
@@ -83,11 +86,7 @@ class Machine(Base):
     """A machine (unit) with its class, make and static parameters."""
 
     __tablename__ = "machine"
-    __table_args__ = (
-        sa.ForeignKeyConstraint(
-            ["factory_id", "hall_id"], ["hall.factory_id", "hall.id"], ondelete="CASCADE"
-        ),
-    )
+    __table_args__ = (_hall_fk(),)
     factory_id: Mapped[str] = mapped_column(_factory_fk(), primary_key=True)
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     hall_id: Mapped[str] = mapped_column(sa.String(32))

@@ -19,19 +19,22 @@ from sqlalchemy.orm import Session
 from api import mosquitto
 from api.auth import Role, issue_key, revoke_key
 from api.models import ApiKey, Factory, GatewayCredential
-from api.params import Page, PageParams, page_params
+from api.params import Page
 from api.problems import ProblemError
 from api.routes.registry_common import (
     ID_REGEX,
     AdminDep,
     FactoryPath,
+    PageDep,
     SessionDep,
+    commit,
     conflict,
     get_factory,
     invalid,
     not_found,
     paged,
     problems,
+    rows_by_id,
     utc,
 )
 from millwatch.contract import TOPIC_ROOT
@@ -47,7 +50,6 @@ __all__ = [
 ]
 
 router = APIRouter()
-PageDep = Annotated[PageParams, Depends(page_params)]
 Status = Literal["active", "revoked", "expired"]
 _USERNAME_MAX: Final = 64  # GatewayCredential.id
 
@@ -274,12 +276,18 @@ def _gateway_public(row: GatewayCredential) -> GatewayPublic:
     )
 
 
-def _get_gateway(session: Session, factory_id: str, gateway_id: str) -> GatewayCredential:
+def _gateway(
+    session: SessionDep, factory_id: FactoryPath, gateway_id: GatewayPath
+) -> GatewayCredential:
+    """FastAPI dependency: the gateway login named by the path, or 404."""
     get_factory(session, factory_id)
     row = session.get(GatewayCredential, mosquitto.gateway_username(factory_id, gateway_id))
     if row is None:
         raise not_found("gateway", gateway_id, factory_id)
     return row
+
+
+GatewayDep = Annotated[GatewayCredential, Depends(_gateway)]
 
 
 def _hashed(username: str) -> tuple[str, str]:
@@ -322,11 +330,7 @@ def create_gateway(
         id=username, factory_id=factory_id, passwd_line=line, created_at=datetime.now(UTC)
     )
     session.add(row)
-    try:
-        session.commit()
-    except sa.exc.IntegrityError as exc:
-        session.rollback()
-        raise conflict(f"gateway {body.id!r} was issued meanwhile") from exc
+    commit(session, f"gateway {body.id!r} was issued meanwhile")
     return _issued(row, password, request)
 
 
@@ -341,12 +345,7 @@ def list_gateways(
 ) -> Any:
     """Gateway logins of one factory, revoked ones included."""
     get_factory(session, factory_id)
-    query = (
-        sa.select(GatewayCredential)
-        .where(GatewayCredential.factory_id == factory_id)
-        .order_by(GatewayCredential.id)
-    )
-    rows = session.scalars(query).all()
+    rows = rows_by_id(session, GatewayCredential, factory_id=factory_id)
     return paged([_gateway_public(r) for r in rows], page, request)
 
 
@@ -356,11 +355,9 @@ def list_gateways(
     responses=problems(404, 422),
     summary="One gateway login",
 )
-def get_gateway(
-    _: AdminDep, session: SessionDep, factory_id: FactoryPath, gateway_id: GatewayPath
-) -> GatewayPublic:
+def get_gateway(_: AdminDep, row: GatewayDep) -> GatewayPublic:
     """A gateway login by gateway id."""
-    return _gateway_public(_get_gateway(session, factory_id, gateway_id))
+    return _gateway_public(row)
 
 
 @router.post(
@@ -370,22 +367,16 @@ def get_gateway(
     summary="Give a gateway a new password (reactivates a revoked login)",
 )
 def rotate_gateway(
-    _: AdminDep,
-    session: SessionDep,
-    factory_id: FactoryPath,
-    gateway_id: GatewayPath,
-    request: Request,
+    _: AdminDep, session: SessionDep, row: GatewayDep, request: Request
 ) -> GatewayIssued:
     """Replace the password; the old one stops working once the broker reloads its files."""
-    row = _get_gateway(session, factory_id, gateway_id)
     password, row.passwd_line = _hashed(row.id)
     row.created_at, row.revoked_at = datetime.now(UTC), None
     session.commit()
     return _issued(row, password, request)
 
 
-def _revoke_gateway(session: Session, factory_id: str, gateway_id: str) -> GatewayCredential:
-    row = _get_gateway(session, factory_id, gateway_id)
+def _revoke_gateway(session: Session, row: GatewayCredential) -> GatewayCredential:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.commit()
@@ -398,11 +389,9 @@ def _revoke_gateway(session: Session, factory_id: str, gateway_id: str) -> Gatew
     responses=problems(404, 422),
     summary="Revoke a gateway login",
 )
-def revoke_gateway(
-    _: AdminDep, session: SessionDep, factory_id: FactoryPath, gateway_id: GatewayPath
-) -> GatewayPublic:
+def revoke_gateway(_: AdminDep, session: SessionDep, row: GatewayDep) -> GatewayPublic:
     """Drop the login from the generated passwd and ACL files (it stays listed)."""
-    return _gateway_public(_revoke_gateway(session, factory_id, gateway_id))
+    return _gateway_public(_revoke_gateway(session, row))
 
 
 @router.delete(
@@ -412,11 +401,9 @@ def revoke_gateway(
     responses=problems(404, 422),
     summary="Revoke a gateway login (same as POST .../revoke)",
 )
-def delete_gateway(
-    _: AdminDep, session: SessionDep, factory_id: FactoryPath, gateway_id: GatewayPath
-) -> Response:
+def delete_gateway(_: AdminDep, session: SessionDep, row: GatewayDep) -> Response:
     """Revoke a gateway login; it stays listed as revoked."""
-    _revoke_gateway(session, factory_id, gateway_id)
+    _revoke_gateway(session, row)
     return Response(status_code=204)
 
 

@@ -32,20 +32,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.context import AppContext, context
 from api.models import Hall, Machine
-from api.params import Page, PageParams, page_params
+from api.params import Page
 from api.problems import ProblemError
-from api.routes.registry_assets import MachineCreate, MachinePublic, create_machine
+from api.routes.registry_assets import MACHINES
 from api.routes.registry_common import (
     ID_REGEX,
     AdminDep,
     FactoryPath,
+    PageDep,
     SessionDep,
+    as_public,
+    commit,
     conflict,
     get_factory,
     not_found,
     paged,
     problems,
 )
+from api.routes.registry_schemas import MachineCreate, MachinePublic
 from millwatch.contract import ID_PATTERN, MACHINE_TYPES, factory_database
 from millwatch.influxql import InfluxQL, QueryError, Series
 
@@ -144,7 +148,7 @@ def list_unregistered(
     session: SessionDep,
     ctx: Annotated[AppContext, Depends(context)],
     factory_id: FactoryPath,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: PageDep,
     request: Request,
     window_h: WindowDep = 168,
 ) -> Any:
@@ -190,12 +194,6 @@ def adopt(
     create = MachineCreate(
         id=machine_id, hall_id=found.hall_id, machine_type=found.machine_type, **extra
     )
-    row = create_machine(session, factory_id, create)
-    try:
-        session.commit()
-    except sa.exc.IntegrityError as exc:
-        session.rollback()
-        raise conflict(f"machine {machine_id!r} was registered meanwhile") from exc
-    return MachinePublic.model_validate(
-        {name: getattr(row, name) for name in MachinePublic.model_fields}
-    )
+    row = MACHINES.add(session, factory_id, create)
+    commit(session, f"machine {machine_id!r} was registered meanwhile")
+    return as_public(MachinePublic, row)

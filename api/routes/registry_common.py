@@ -1,38 +1,48 @@
-"""What the registry's admin routers share: the admin gate, a session, ids, 404/409/422.
+"""What the registry's admin routers share: admin gate, session, ids, pages, 404/409/422.
 
 Example
 -------
 >>> problem = not_found("machine", "l0001", "f01")
 >>> problem.status, problem.detail
 (404, "no machine 'l0001' in factory 'f01'")
+>>> from api.models import Hall
+>>> from api.routes.registry_schemas import HallPublic
+>>> as_public(HallPublic, Hall(factory_id="f01", id="weave1", name="")).model_dump()
+{'id': 'weave1', 'name': '', 'factory_id': 'f01'}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Depends, Path, Request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, require
 from api.context import AppContext, context
 from api.models import Factory
-from api.params import Page, PageParams, page_of
+from api.params import Page, PageParams, page_of, page_params
 from api.problems import PROBLEM_RESPONSES, ProblemError
 
 __all__ = [
     "ID_REGEX",
     "AdminDep",
     "FactoryPath",
+    "PageDep",
     "SessionDep",
+    "as_public",
+    "commit",
     "conflict",
     "get_factory",
     "invalid",
     "not_found",
     "paged",
     "problems",
+    "rows_by_id",
     "utc",
 ]
 
@@ -50,6 +60,7 @@ def db_session(ctx: Annotated[AppContext, Depends(context)]) -> Iterator[Session
 
 SessionDep = Annotated[Session, Depends(db_session)]
 FactoryPath = Annotated[str, Path(pattern=ID_REGEX, examples=["f01"])]
+PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -73,12 +84,30 @@ def invalid(detail: str) -> ProblemError:
     return ProblemError(422, "Invalid parameters", detail)
 
 
+def commit(session: Session, detail: str) -> None:
+    """Commit; a constraint broken meanwhile (a concurrent write) is a 409 with ``detail``."""
+    try:
+        session.commit()
+    except sa.exc.IntegrityError as exc:
+        session.rollback()
+        raise conflict(detail) from exc
+
+
 def get_factory(session: Session, factory_id: str) -> Factory:
     """The factory, or a 404 problem."""
     factory = session.get(Factory, factory_id)
     if factory is None:
         raise not_found("factory", factory_id)
     return factory
+
+
+def rows_by_id(session: Session, table: Any, **equal: Any) -> Sequence[Any]:
+    """Rows of ``table`` by id whose columns equal the values; ``None`` filters nothing."""
+    query = sa.select(table).order_by(table.id)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(getattr(table, column) == value)
+    return session.scalars(query).all()
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -89,6 +118,12 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+def as_public(model: type[M], row: Any) -> M:
+    """``model`` filled from the attributes of ``row`` that bear its field names."""
+    return model.model_validate({name: getattr(row, name) for name in model.model_fields})
 
 
 def paged(items: list[T], params: PageParams, request: Request) -> Page[T]:
