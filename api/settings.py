@@ -37,6 +37,11 @@ class ApiSettings(BaseSettings):
     max_points: int = Field(10_000, ge=10)
     #: A machine whose newest sample is older than this is reported ``offline``.
     offline_after_s: float = Field(300.0, gt=0)
+    #: How long one computation of a factory's live status serves every request.
+    status_cache_s: float = Field(2.0, ge=0)
+    #: Threads that run requests (each waits on InfluxDB or the registry); more only adds
+    #: GIL contention on a small machine.
+    threads: int = Field(8, ge=1, le=256)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -19,7 +19,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +96,13 @@ class InfluxQL:
 
     def query(self, db: str, q: str, params: Mapping[str, Any] | None = None) -> list[Series]:
         """Run InfluxQL ``q`` in ``db`` with bind ``params``; a missing database is empty."""
-        arguments = {"db": db, "q": q, "epoch": "ms"}
+        return self.query_many(db, [q], params)[0]
+
+    def query_many(
+        self, db: str, statements: Sequence[str], params: Mapping[str, Any] | None = None
+    ) -> list[list[Series]]:
+        """Run several statements in one request (one round trip); series per statement."""
+        arguments = {"db": db, "q": ";\n".join(statements), "epoch": "ms"}
         if params:
             arguments["params"] = orjson.dumps(dict(params)).decode()
         try:
@@ -105,13 +111,14 @@ class InfluxQL:
             raise QueryError(f"query to {db!r}: {type(exc).__name__}: {exc}") from exc
         if response.is_error:
             raise QueryError(f"HTTP {response.status_code} from {db!r}: {response.text[:300]}")
-        series: list[Series] = []
-        for result in orjson.loads(response.content).get("results", []):
+        found: list[list[Series]] = [[] for _ in statements]
+        for position, result in enumerate(orjson.loads(response.content).get("results", [])):
             if "error" in result and "database not found" not in result["error"]:
                 raise QueryError(f"InfluxQL error in {db!r}: {result['error']}")
+            index = result.get("statement_id", position)
             for s in result.get("series", []):
-                series.append(Series(s.get("tags") or {}, s["columns"], s["values"]))
-        return series
+                found[index].append(Series(s.get("tags") or {}, s["columns"], s["values"]))
+        return found
 
     def ping(self) -> bool:
         """Whether InfluxDB answers its ``/ping`` endpoint."""

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from api.models import Machine
 from api.params import Page, PageParams, page_of, page_params
 from api.problems import PROBLEM_RESPONSES
-from api.status import MachineStatus, live_status
+from api.status import MachineStatus
 from api.tenancy import MachineId, Tenant, engineer, machine_in, machines_of
-from millwatch.contract import MACHINE_TYPES, STATES, now_ms
+from millwatch.contract import MACHINE_TYPES, STATES
 
 router = APIRouter(prefix="/v1/machines", tags=["machines"])
 _PROBLEMS = {k: PROBLEM_RESPONSES[k] for k in (401, 403, 404, 422, 503)}
@@ -45,14 +45,7 @@ class MachineView(BaseModel):
 
 
 def _views(tenant: Tenant, machines: list[Machine]) -> list[MachineView]:
-    settings = tenant.ctx.settings
-    status = live_status(
-        tenant.ctx.influx,
-        tenant.database,
-        {m.id: m.machine_type for m in machines},
-        now_ms(),
-        round(settings.offline_after_s * 1000),
-    )
+    status = tenant.ctx.status.get(tenant.database, {m.id: m.machine_type for m in machines})
     return [
         MachineView(
             id=m.id,
