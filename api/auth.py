@@ -146,8 +146,7 @@ def current_principal(
     token = bearer.credentials if bearer else api_key
     if not token or len(token) > 200:
         raise _UNAUTHORIZED
-    with request.app.state.ctx.database.session() as session:
-        principal = authenticate(session, token)
+    principal = request.app.state.ctx.principal_of(token)
     if principal is None:
         raise _UNAUTHORIZED
     request.state.principal = principal

@@ -39,6 +39,9 @@ class ApiSettings(BaseSettings):
     offline_after_s: float = Field(300.0, gt=0)
     #: How long one computation of a factory's live status serves every request.
     status_cache_s: float = Field(2.0, ge=0)
+    #: How long a checked key, and a registry lookup, serve later requests in this process.
+    #: A key revoked through this process stops at once; other processes follow within it.
+    auth_cache_s: float = Field(1.0, ge=0)
     #: Threads that run requests (each waits on InfluxDB or the registry); more only adds
     #: GIL contention on a small machine.
     threads: int = Field(8, ge=1, le=256)

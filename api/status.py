@@ -15,14 +15,13 @@ BREAKDOWN
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from cachetools import TTLCache, cached
 from pydantic import BaseModel, Field
 
+from api.memo import ttl_memo
 from millwatch.contract import EVENT_MEASUREMENT, MACHINE_TYPES, STATES, now_ms
 from millwatch.influxql import InfluxQL, Series
 
@@ -132,9 +131,7 @@ class StatusCache:
     def __init__(self, influx: InfluxQL, ttl_s: float, offline_after_ms: int) -> None:
         self._influx = influx
         self._offline_after_ms = offline_after_ms
-        condition = threading.Condition()
-        cache: TTLCache = TTLCache(maxsize=4096, ttl=ttl_s)
-        self._lookup = cached(cache, lock=condition, condition=condition)(self._compute)
+        self._lookup = ttl_memo(self._compute, ttl_s)
 
     def _compute(self, db: str, machines: tuple[tuple[str, str], ...]) -> dict[str, MachineStatus]:
         return live_status(self._influx, db, dict(machines), now_ms(), self._offline_after_ms)

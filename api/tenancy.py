@@ -61,8 +61,7 @@ def machines_of(
 
 def machine_in(tenant: Tenant, machine_id: str) -> Machine:
     """The tenant's machine ``machine_id``, or a 404 problem."""
-    with tenant.ctx.database.session() as session:
-        machine = session.get(Machine, (tenant.factory_id, machine_id))
+    machine = tenant.ctx.machine_of(tenant.factory_id, machine_id)
     if machine is None:
         raise ProblemError(404, "Not found", f"no machine {machine_id!r} in your factory")
     return machine

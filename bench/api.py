@@ -112,6 +112,12 @@ class Recorder:
         self.queries.append((db, q, dict(params or {})))
         return []
 
+    def query_many(
+        self, db: str, statements: list[str], params: dict[str, Any] | None = None
+    ) -> list[list[Any]]:
+        self.queries.append((db, ";\n".join(statements), dict(params or {})))
+        return [[] for _ in statements]
+
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()

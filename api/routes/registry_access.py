@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api import mosquitto
 from api.auth import Role, issue_key, revoke_key
+from api.context import AppContext, context
 from api.models import ApiKey, Factory, GatewayCredential
 from api.params import Page
 from api.problems import ProblemError
@@ -49,6 +50,7 @@ __all__ = [
     "router",
 ]
 
+ContextDep = Annotated[AppContext, Depends(context)]
 router = APIRouter()
 Status = Literal["active", "revoked", "expired"]
 _USERNAME_MAX: Final = 64  # GatewayCredential.id
@@ -191,7 +193,8 @@ def get_api_key(_: AdminDep, session: SessionDep, key_id: KeyPath) -> ApiKeyPubl
     return _key_public(_get_key(session, key_id))
 
 
-def _revoke(session: Session, key_id: str) -> ApiKey:
+def _revoke(session: Session, ctx: AppContext, key_id: str) -> ApiKey:
+    """Revoke ``key_id`` and forget the keys this process remembers (see ``auth_cache_s``)."""
     key = _get_key(session, key_id)
     if key.role == Role.ADMIN.value and key.revoked_at is None:
         now = datetime.now(UTC)
@@ -204,6 +207,7 @@ def _revoke(session: Session, key_id: str) -> ApiKey:
             raise conflict("this is the last active admin key; issue another one first")
     revoke_key(session, key_id)
     session.commit()
+    ctx.principal_of.cache_clear()
     return key
 
 
@@ -213,9 +217,11 @@ def _revoke(session: Session, key_id: str) -> ApiKey:
     responses=problems(404, 409, 422),
     summary="Revoke an API key",
 )
-def revoke_api_key(_: AdminDep, session: SessionDep, key_id: KeyPath) -> ApiKeyPublic:
+def revoke_api_key(
+    _: AdminDep, session: SessionDep, ctx: ContextDep, key_id: KeyPath
+) -> ApiKeyPublic:
     """Revoke a key at once (it stays listed); revoking twice changes nothing."""
-    return _key_public(_revoke(session, key_id))
+    return _key_public(_revoke(session, ctx, key_id))
 
 
 @router.delete(
@@ -225,9 +231,9 @@ def revoke_api_key(_: AdminDep, session: SessionDep, key_id: KeyPath) -> ApiKeyP
     responses=problems(404, 409, 422),
     summary="Revoke an API key (same as POST .../revoke)",
 )
-def delete_api_key(_: AdminDep, session: SessionDep, key_id: KeyPath) -> Response:
+def delete_api_key(_: AdminDep, session: SessionDep, ctx: ContextDep, key_id: KeyPath) -> Response:
     """Revoke a key; it stays listed as revoked, for the audit trail."""
-    _revoke(session, key_id)
+    _revoke(session, ctx, key_id)
     return Response(status_code=204)
 
 
