@@ -94,7 +94,7 @@ def serve() -> Iterator[GrafanaStandin]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     standin.url = f"http://127.0.0.1:{server.server_port}"
     try:
