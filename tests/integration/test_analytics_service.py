@@ -145,7 +145,8 @@ def test_anomaly_scores_and_alarms_are_stored(rig: Rig) -> None:
 
 
 def test_cluster_database_holds_aggregates_only(rig: Rig) -> None:
-    rows = _one(rig.store, CLUSTER_DATABASE, "SELECT machines, oee, factory FROM factory_kpi")
+    q = f"SELECT machines, oee, factory FROM factory_kpi WHERE factory = '{FACTORY}'"
+    rows = _one(rig.store, CLUSTER_DATABASE, q)
     assert rows and all(r[1] == 48 and 0 < r[2] <= 1 and r[3] == FACTORY for r in rows)
     keys = {row[0] for s in rig.store.query(CLUSTER_DATABASE, "SHOW TAG KEYS") for row in s.values}
     assert "machine" not in keys and "hall" not in keys
