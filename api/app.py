@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from api.body_limit import BodyLimit
 from api.context import AppContext
 from api.db import Database
 from api.metrics import install_metrics
@@ -94,12 +95,13 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 422)},
+        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 413, 422, 429)},
         lifespan=lifespan,
     )
     app.state.ctx = ctx
     install_problem_handlers(app)
     install_metrics(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(machines.router)
     app.include_router(telemetry.router)

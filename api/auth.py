@@ -137,18 +137,33 @@ _UNAUTHORIZED = ProblemError(
 )
 
 
+def _too_many(retry_after_s: int, what: str) -> ProblemError:
+    return ProblemError(
+        429,
+        "Too many requests",
+        f"too many {what}; retry in {retry_after_s} s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 def current_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """FastAPI dependency: the caller, or a 401 problem."""
+    """FastAPI dependency: the caller, or a 401 (429 when over a limit) problem."""
     token = bearer.credentials if bearer else api_key
-    if not token or len(token) > 200:
-        raise _UNAUTHORIZED
-    principal = request.app.state.ctx.principal_of(token)
+    ctx = request.app.state.ctx
+    client = request.client.host if request.client else "unknown"
+    principal = ctx.principal_of(token) if token and len(token) <= 200 else None
     if principal is None:
+        if not token:
+            raise _UNAUTHORIZED
+        if ctx.auth_failures.blocked(client) or not ctx.auth_failures.allow(client):
+            raise _too_many(ctx.auth_failures.retry_after_s(client), "invalid keys")
         raise _UNAUTHORIZED
+    if not ctx.key_rate.allow(principal.key_id):
+        raise _too_many(ctx.key_rate.retry_after_s(principal.key_id), "requests for this key")
     request.state.principal = principal
     return principal
 

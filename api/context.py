@@ -13,6 +13,7 @@ from api.memo import ttl_memo
 from api.models import Machine
 from api.settings import ApiSettings
 from api.status import StatusCache
+from api.throttle import Throttle
 from millwatch.influxql import InfluxQL
 
 __all__ = ["AppContext", "context"]
@@ -33,12 +34,16 @@ class AppContext:
     principal_of: Callable[[str], Principal | None] = field(init=False)
     #: ``(factory, machine) -> Machine | None``, remembered for ``auth_cache_s``.
     machine_of: Callable[[str, str], Machine | None] = field(init=False)
+    key_rate: Throttle = field(init=False)
+    auth_failures: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
         offline_ms = round(self.settings.offline_after_s * 1000)
         self.status = StatusCache(self.influx, self.settings.status_cache_s, offline_ms)
         self.principal_of = ttl_memo(self._authenticate, self.settings.auth_cache_s)
         self.machine_of = ttl_memo(self._machine, self.settings.auth_cache_s)
+        self.key_rate = Throttle(self.settings.rate_limit)
+        self.auth_failures = Throttle(self.settings.auth_failure_limit)
 
     def _authenticate(self, token: str) -> Principal | None:
         with self.database.session() as session:

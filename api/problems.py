@@ -53,7 +53,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The credential's role may not use this endpoint"),
         (404, "Not found (also: belongs to another tenant)"),
         (409, "Conflicts with the registry's current state (duplicate id, still in use)"),
+        (413, "Request body too large"),
         (422, "Invalid parameters"),
+        (429, "Too many requests for this key, or too many invalid keys (see Retry-After)"),
         (503, "InfluxDB or the registry is unavailable"),
     )
 }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ApiSettings"]
@@ -46,6 +47,19 @@ class ApiSettings(BaseSettings):
     #: GIL contention on a small machine.
     threads: int = Field(8, ge=1, le=256)
 
+    #: Requests one key may send per process (``limits`` notation).
+    rate_limit: str = "100/second"
+    #: Invalid-key attempts one client address may make before its invalid attempts get 429.
+    auth_failure_limit: str = "30/minute"
+    #: Largest request body (alarm comments, registry objects are small).
+    max_body_bytes: int = Field(65_536, ge=1024)
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("rate_limit", "auth_failure_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse(value)  # ValueError names what is wrong
+        return value
