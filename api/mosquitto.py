@@ -41,10 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from api.models import Factory, GatewayCredential
 from millwatch.contract import TOPIC_ROOT, check_id, subscription
 
 __all__ = [
     "INGEST_SERVICE",
+    "BrokerFiles",
     "MosquittoError",
     "ServiceAcl",
     "acl_file",
@@ -53,6 +58,7 @@ __all__ = [
     "generate_password",
     "hash_password",
     "passwd_file",
+    "registry_files",
 ]
 
 #: ``$SYS`` topics the services read: the gateway paces backfills on the broker store
@@ -171,3 +177,35 @@ def acl_file(
     blocks = [gateway_acl(cluster, f, g) for f, g in sorted(gateways)]
     blocks += [[f"# service {s.user}", *s.lines()] for s in services]
     return _HEADER + "".join("\n" + "".join(f"{line}\n" for line in b) for b in blocks)
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    """The text of a broker's ``password_file`` and ``acl_file``."""
+
+    passwd: str
+    acl: str
+
+
+def registry_files(
+    session: Session,
+    cluster: str,
+    service_lines: Iterable[str] = (),
+    services: Iterable[ServiceAcl] = (INGEST_SERVICE,),
+) -> BrokerFiles:
+    """Both broker files from the registry's active gateway logins of ``cluster``.
+
+    ``service_lines`` are the services' hashed ``passwd`` lines (from
+    :func:`hash_password`); ``services`` their ACL blocks. Revoked logins are left out,
+    so rewriting the files and reloading the broker (SIGHUP) locks them out.
+    """
+    query = (
+        sa.select(GatewayCredential)
+        .join(Factory, Factory.id == GatewayCredential.factory_id)
+        .where(GatewayCredential.revoked_at.is_(None), Factory.cluster == cluster)
+        .order_by(GatewayCredential.id)
+    )
+    rows = list(session.scalars(query).all())
+    pairs = [(r.factory_id, r.id.partition(".")[2]) for r in rows]
+    passwd = passwd_file([*(r.passwd_line for r in rows), *service_lines])
+    return BrokerFiles(passwd, acl_file(cluster, pairs, services))

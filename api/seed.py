@@ -19,21 +19,28 @@ Example
 >>> with database.session() as session:
 ...     sorted(demo_keys(session))
 ['admin', 'cluster_operator', 'factory_engineer']
+>>> with database.session() as session:
+...     logins = gateway_logins(session, ["f01"])
+>>> list(logins), len(logins["f01.gw1"]) > 20
+(['f01.gw1'], True)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from api.auth import Role, issue_key
-from api.models import Article, Factory, Hall, Machine
+from api.models import Article, Factory, GatewayCredential, Hall, Machine
+from api.mosquitto import gateway_username, generate_password, hash_password
 from simulators.scenario import FactoryConfig, Scenario, load_scenario
 
-__all__ = ["article_id", "demo_keys", "seed_from_scenario"]
+__all__ = ["article_id", "demo_keys", "gateway_logins", "seed_from_scenario"]
 
 _HALL_NAMES = {"weave": "Weaving", "knit": "Knitting", "wet": "Wet processing"}
 _HALL_NAMES["finish"] = "Finishing"
@@ -128,3 +135,29 @@ def demo_keys(session: Session) -> dict[str, str]:
         _, tokens[role.value] = issue_key(session, role, factory_id, label=f"demo {role.value}")
     session.commit()
     return tokens
+
+
+def gateway_logins(
+    session: Session, factories: Iterable[str], gateway: str = "gw1"
+) -> dict[str, str]:
+    """Give ``gateway`` of each factory a fresh broker password; commit.
+
+    A missing login is issued and an active one rotated, as the registry's gateway
+    routes do. A revoked login stays revoked and is left out of the result. Returns
+    passwords by broker user name (``f01.gw1``); they exist only in this result.
+    """
+    passwords: dict[str, str] = {}
+    for factory in factories:
+        user = gateway_username(factory, gateway)
+        row = session.get(GatewayCredential, user)
+        if row is not None and row.revoked_at is not None:
+            continue
+        password = generate_password()
+        line = hash_password(user, password)
+        if row is None:
+            row = GatewayCredential(id=user, factory_id=factory, passwd_line=line)
+            session.add(row)
+        row.passwd_line, row.created_at = line, datetime.now(UTC)
+        passwords[user] = password
+    session.commit()
+    return passwords

@@ -40,6 +40,12 @@ class GatewayMetrics:
             ["rc"],
             registry=r,
         )
+        self.connect_refused = Counter(
+            f"{p}connect_refused",
+            "CONNACKs that refused the connection (bad login, not authorized...), by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.outbox_dropped = Counter(
             f"{p}outbox_dropped",
             "Messages lost to a full outbox, by policy.",

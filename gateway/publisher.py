@@ -39,6 +39,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox, OutboxRow
 from gateway.settings import GatewaySettings
 from millwatch.contract import encode_metrics, encode_status, gateway_topic
+from millwatch.mqttauth import configure_client, is_login_refused
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,8 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        s = self.settings
+        configure_client(client, s.mqtt_username, s.mqtt_password, s.mqtt_tls_ca_file)
         if self.settings.broker_backlog_limit is not None:
             client.on_message = self._on_broker_store
         client.will_set(self.status_topic, encode_status(False), qos=1, retain=True)
@@ -249,7 +252,7 @@ class Publisher:
             if row is None:  # status or metrics message
                 continue
             if reason.is_failure or reason.value == NO_MATCHING_SUBSCRIBERS:
-                self._count_error(f"puback_{reason.getName().replace(' ', '_').lower()}")
+                self._count_error(f"puback_{_label(reason)}")
                 if reason.value in TRANSIENT_REFUSALS:
                     self._log_refusal(row, reason)
                     self._retry.append((time.monotonic() + RETRY_DELAY_S, row))
@@ -338,7 +341,17 @@ class Publisher:
         self, client: Any, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("event=mqtt_connect_refused reason=%r", str(reason))
+            # paho reconnects with its capped backoff; the outbox keeps every row meanwhile.
+            self.metrics.connect_refused.labels(reason=_label(reason)).inc()
+            level = logging.ERROR if is_login_refused(reason) else logging.WARNING
+            log.log(
+                level,
+                "event=mqtt_connect_refused reason=%r user=%r broker=%s:%d",
+                str(reason),
+                self.settings.mqtt_username,
+                self.settings.mqtt_host,
+                self.settings.mqtt_port,
+            )
             return
         self._publish_direct(self.status_topic, encode_status(True), 1, retain=True)
         if self.settings.broker_backlog_limit is not None:
@@ -375,6 +388,11 @@ class Publisher:
     ) -> None:
         self._acks.append((mid, reason))
         self._wake.set()
+
+
+def _label(reason: ReasonCode) -> str:
+    """A reason code as a metric label: ``not_authorized``."""
+    return reason.getName().replace(" ", "_").lower()
 
 
 def _wait_published(info: mqtt.MQTTMessageInfo, timeout: float) -> None:

@@ -19,7 +19,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -50,6 +57,9 @@ class GatewaySettings(BaseSettings):
     gateway_id: str
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1883, ge=1, le=65_535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls_ca_file: Path | None = None
     outbox_path: Path
     outbox_max_messages: int = Field(200_000, ge=1)
     outbox_full_policy: Literal["drop_oldest", "reject_newest"] = "drop_oldest"
@@ -76,6 +86,8 @@ class GatewaySettings(BaseSettings):
         # A flush that cannot fit even in an empty outbox would be refused forever.
         if self.max_unacked > self.outbox_max_messages:
             raise ValueError("max_unacked must not exceed outbox_max_messages")
+        if self.mqtt_password is not None and self.mqtt_username is None:
+            raise ValueError("mqtt_password needs mqtt_username")
         return self
 
     @property

@@ -56,6 +56,7 @@ from ingest.logs import kv
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 from millwatch import contract
+from millwatch.mqttauth import configure_client, is_login_refused
 
 __all__ = ["CHANNELS", "DROPPED_TOPIC", "Consumer", "Delivery", "MqttClient", "paho_client"]
 
@@ -115,6 +116,8 @@ def paho_client(settings: IngestSettings) -> MqttClient:
         manual_ack=True,
     )
     client.reconnect_delay_set(min_delay=0.2, max_delay=10)  # type: ignore[arg-type]
+    s = settings
+    configure_client(client, s.mqtt_username, s.mqtt_password, s.mqtt_tls_ca_file)
     return client
 
 
@@ -236,7 +239,19 @@ class Consumer:
         self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
         if reason_code.is_failure:
-            log.warning(kv("mqtt_connect_refused", reason=reason_code))
+            # paho reconnects with its capped backoff; nothing was received, nothing is lost.
+            self._metrics.connect_refused.labels(reason=reason_code.getName()).inc()
+            s = self._settings
+            level = logging.ERROR if is_login_refused(reason_code) else logging.WARNING
+            log.log(
+                level,
+                kv(
+                    "mqtt_connect_refused",
+                    reason=reason_code,
+                    user=s.mqtt_username,
+                    broker=f"{s.mqtt_host}:{s.mqtt_port}",
+                ),
+            )
             return
         self._unreachable_logged = False
         with self._lock:

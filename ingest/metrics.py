@@ -19,6 +19,8 @@ snapshot and ``millwatch up`` drop it)::
     redeliveries_purged_total          queued copies dropped to bound memory; the broker
                                        resends them (see :mod:`ingest.consumer`)
     batch_write_seconds                histogram: time to store one batch, retries included
+    connect_refused_total{reason}      CONNACKs refusing us (e.g. "Bad user name or
+                                       password"); paho keeps reconnecting
     broker_dropped_messages            broker's ``$SYS/broker/publish/messages/dropped``
 
 Like ``messages_received_total`` and ``lines_written_total``, the reject counter
@@ -103,6 +105,12 @@ class IngestMetrics:
             "Time to store one batch, retries included",
             registry=r,
             buckets=_BUCKETS,
+        )
+        self.connect_refused = Counter(
+            f"{PREFIX}connect_refused",
+            "CONNACKs that refused the connection (bad login, not authorized...), by reason",
+            ["reason"],
+            registry=r,
         )
         self.broker_dropped = Gauge(
             f"{PREFIX}broker_dropped_messages",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -29,6 +30,9 @@ class IngestSettings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls_ca_file: Path | None = None
     client_id: str = Field("millwatch-ingest-0", min_length=1, max_length=64)
     share_group: str = Field("ingest", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
@@ -54,6 +58,8 @@ class IngestSettings(BaseSettings):
     def _check_combinations(self) -> Self:
         if self.influx_api == "v2" and not (self.influx_token and self.influx_org):
             raise ValueError("influx_api='v2' needs influx_token and influx_org")
+        if self.mqtt_password is not None and self.mqtt_username is None:
+            raise ValueError("mqtt_password needs mqtt_username")
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError("retry_max_s must be >= retry_initial_s")
         return self

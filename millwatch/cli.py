@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from millwatch.servers import ServerError
+from millwatch.servers import Mosquitto, ServerError
 from millwatch.stack import ServiceProcess, Stack, StackConfig
 
 STATUS_COLUMNS = (
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         help="history the anomaly monitor needs before it scores",
     )
     up.add_argument("--api-port", type=int, default=18000, help="port of the cluster API")
+    up.add_argument(
+        "--no-broker-auth",
+        dest="broker_auth",
+        action="store_false",
+        help="let anyone connect to the broker it starts (default: a login per service)",
+    )
+    _login_arguments(up)
     sim = commands.add_parser("simulate", help="backfill a scenario's history into a broker")
     sim.add_argument("--scenario", default="default")
     sim.add_argument("--days", type=float, default=7.0)
@@ -68,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--state-dir", type=Path, default=Path(".millwatch"))
     sim.add_argument("--status-every", type=float, default=5.0)
+    _login_arguments(sim)
     evaluate = commands.add_parser(
         "eval", help="score anomaly detectors on simulated faults (see --help)", add_help=False
     )
@@ -76,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=f"run {name} (python -m {name}; see its --help)")
         sub.add_argument("args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _login_arguments(parser: argparse.ArgumentParser) -> None:
+    """Login for a broker given by ``--mqtt-url`` (all services use it)."""
+    parser.add_argument(
+        "--mqtt-username",
+        default=os.environ.get("MILLWATCH_MQTT_USERNAME"),
+        help="login at the --mqtt-url broker (env MILLWATCH_MQTT_USERNAME)",
+    )
+    parser.add_argument(
+        "--mqtt-password",
+        default=os.environ.get("MILLWATCH_MQTT_PASSWORD"),
+        help="its password; prefer env MILLWATCH_MQTT_PASSWORD (a command line is visible)",
+    )
 
 
 def _print_status(stack: Stack) -> None:
@@ -128,6 +150,9 @@ def run_up(args: argparse.Namespace) -> int:
         analytics_every_s=args.analytics_every,
         analytics_min_train_h=args.analytics_min_train_hours,
         api_port=args.api_port,
+        broker_auth=args.broker_auth,
+        mqtt_username=args.mqtt_username,
+        mqtt_password=args.mqtt_password,
     )
     stack = Stack(config)
 
@@ -136,6 +161,8 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"millwatch up: state in {config.state_dir}; Ctrl-C stops everything", flush=True)
         for server in stack.servers:
             print(f"  {type(server).__name__.lower():<14} {server.url}", flush=True)
+            if isinstance(server, Mosquitto) and server.secured:
+                print(f"  {'':<14} logins: {server.password_file}", flush=True)
         _print_api(stack)
         if args.backfill_hours > 0:
             backfill = stack.start_gateways(round(args.backfill_hours * 3600))
@@ -180,7 +207,13 @@ def _follow_backfill(
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Backfill ``--days`` of a scenario through its gateways into a running stack's broker."""
-    stack = Stack(StackConfig(state_dir=args.state_dir.resolve(), scenario=args.scenario))
+    config = StackConfig(
+        state_dir=args.state_dir.resolve(),
+        scenario=args.scenario,
+        mqtt_username=args.mqtt_username,
+        mqtt_password=args.mqtt_password,
+    )
+    stack = Stack(config)
 
     def body(stop: threading.Event) -> None:
         stack.attach(args.mqtt_url)

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import ClassVar
@@ -194,6 +195,19 @@ class _ManagedProcess(Lifecycle):
         return f"; last lines of {self.log_path}:\n{tail}"
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A second Mosquitto listener that speaks TLS (same host, its own port).
+
+    ``certfile`` and ``keyfile`` are the broker's PEM certificate and key; clients trust
+    the CA that signed it (``mqtt_tls_ca_file`` in the gateway and ingest settings).
+    """
+
+    port: int
+    certfile: Path
+    keyfile: Path
+
+
 class Mosquitto(_ManagedProcess):
     """Mosquitto MQTT broker with persistent sessions, from ``config/mosquitto.conf``.
 
@@ -207,6 +221,19 @@ class Mosquitto(_ManagedProcess):
         Listen address.
     extra_conf
         Lines appended to the config, e.g. for a test that needs another limit.
+    password_file
+        Secured mode: Mosquitto ``password_file`` (hashed ``user:$7$...`` lines, see
+        ``api.mosquitto``); anonymous clients are then refused. None: anyone may connect.
+    acl_file
+        Mosquitto ``acl_file``: what each user may read and write.
+    tls
+        An extra TLS listener, e.g. ``TlsListener(free_port(), cert, key)``.
+
+    Examples
+    --------
+    >>> broker = Mosquitto(Path("/tmp/mw"), port=1883, password_file=Path("/etc/passwd.mq"))
+    >>> [line for line in broker._config().splitlines() if "anonymous" in line[:15]]
+    ['allow_anonymous false']
     """
 
     binary = "mosquitto"
@@ -214,17 +241,57 @@ class Mosquitto(_ManagedProcess):
     start_timeout_s = 15.0
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1", extra_conf: str = ""
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        extra_conf: str = "",
+        *,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
         super().__init__(data_dir, port, host)
         self.extra_conf = extra_conf
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.tls = tls
 
     @property
     def url(self) -> str:
         """``mqtt://host:port``."""
         return f"mqtt://{self.host}:{self.port}"
 
+    @property
+    def secured(self) -> bool:
+        """Whether only users of the password file may connect."""
+        return self.password_file is not None
+
+    def reload(self) -> None:
+        """Reread the config, password and ACL files (SIGHUP); clients stay connected.
+
+        Mosquitto disconnects connected clients whose login the new files no longer
+        accept. Raises ``ServerError`` when the broker is not running.
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise ServerError("mosquitto is not running")
+        proc.send_signal(signal.SIGHUP)
+
     def _config(self) -> str:
+        security = [f"allow_anonymous {'false' if self.secured else 'true'}"]
+        if self.password_file is not None:
+            security.append(f"password_file {self.password_file}")
+        if self.acl_file is not None:
+            security.append(f"acl_file {self.acl_file}")
+        tls = ""
+        if self.tls is not None:
+            # Last in the file: certfile and keyfile belong to the listener line above them.
+            tls = (
+                f"\n# TLS listener (same logins and ACL as the plain one).\n"
+                f"listener {self.tls.port} {self.host}\n"
+                f"certfile {self.tls.certfile}\nkeyfile {self.tls.keyfile}\n"
+            )
         text = _render(
             "mosquitto.conf",
             host=self.host,
@@ -232,8 +299,12 @@ class Mosquitto(_ManagedProcess):
             user=_current_user(),
             data_dir=self.data_dir,
             log_path=self.log_path,
+            security="\n".join(security),
+            tls_listener="",
         )
-        return f"{text}\n{self.extra_conf}\n" if self.extra_conf else text
+        if self.extra_conf:
+            text = f"{text}\n{self.extra_conf}\n"
+        return text + tls
 
     def _args(self, conf_path: Path) -> list[str]:
         return ["-c", str(conf_path)]

@@ -3,6 +3,12 @@
 Every service runs as its own process (the way it runs in production), with its
 configuration, ports and data under one state folder. A broker or database given by
 URL is used as it is instead of starting one.
+
+The broker the stack starts is secured: no anonymous clients, one login per gateway
+issued into the registry (``state/registry.sqlite``, a fresh password at every start)
+plus the ``ingest`` service login, and the ACL the registry generates (each gateway
+publishes under its own factory only). The passwords are written only into the
+services' config files (mode 0600) in the state folder, never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.db import Database
+from api.mosquitto import INGEST_SERVICE, generate_password, hash_password, registry_files
+from api.seed import gateway_logins, seed_from_scenario
 from millwatch.contract import now_ms
 from millwatch.servers import InfluxDB, Mosquitto, ServerError, check_port_free, free_port
 from simulators.scenario import Scenario, load_scenario
@@ -31,6 +40,17 @@ BACKFILL_BATCH = 300
 #: Messages the broker may store before backfilling gateways pause: ingest drains the broker
 #: while the backlog stays small enough to persist every second.
 BACKFILL_BROKER_BACKLOG = 500
+#: The gateway id of every simulated gateway (one per factory).
+GATEWAY_ID = "gw1"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600), replacing it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def _toml(value: object) -> str:
@@ -55,6 +75,9 @@ class StackConfig:
     analytics_every_s: float = 60.0
     analytics_min_train_h: float = 1.0
     api_port: int = 18000
+    broker_auth: bool = True
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -101,15 +124,19 @@ class Stack:
     scenario: Scenario = field(init=False)
     broker: tuple[str, int] = field(init=False)
     backfill_s: int = 0
+    #: Broker logins by service: ``gateway-{factory}`` and ``ingest``; (user, password).
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     def start(self) -> None:
         """Start the servers (unless given by URL), the ingest workers and analytics."""
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.scenario = load_scenario(cfg.scenario)
+        self._seed_registry()
         self.broker = self._broker()
         influx_url = self._database()
         mqtt_host, mqtt_port = self.broker
+        args, login_env = self._ingest_login()
         for worker in range(cfg.ingest_workers):
             port = free_port()
             env = {
@@ -118,10 +145,34 @@ class Stack:
                 "MILLWATCH_INGEST_INFLUX_URL": influx_url,
                 "MILLWATCH_INGEST_CLIENT_ID": f"millwatch-ingest-{worker}",
                 "MILLWATCH_INGEST_METRICS_PORT": str(port),
+                **login_env,
             }
-            self._spawn(f"ingest-{worker}", ["-m", "ingest"], env, port)
+            self._spawn(f"ingest-{worker}", args, env, port)
         self._start_analytics(influx_url)
         self._start_api(influx_url)
+
+    def _ingest_login(self) -> tuple[list[str], dict[str, str]]:
+        """Ingest's arguments and environment for its broker login.
+
+        The stack's own login goes to a private env file (the password never on a command
+        line); a login given for an external broker arrived through the environment or the
+        command line already and is passed on in the environment.
+        """
+        args = ["-m", "ingest"]
+        given = self._given_login()
+        if given is not None:
+            user, password = given
+            return args, {
+                "MILLWATCH_INGEST_MQTT_USERNAME": user,
+                "MILLWATCH_INGEST_MQTT_PASSWORD": password,
+            }
+        if "ingest" not in self.logins:
+            return args, {}
+        user, password = self.logins["ingest"]  # URL-safe characters only
+        env_file = self.config.state_dir / "ingest.env"
+        text = f"MILLWATCH_INGEST_MQTT_USERNAME={user}\nMILLWATCH_INGEST_MQTT_PASSWORD={password}\n"
+        write_private(env_file, text)
+        return [*args, "--env-file", str(env_file)], {}
 
     def _start_analytics(self, influx_url: str) -> None:
         """One analytics worker for every scenario factory (their calendars in a file)."""
@@ -150,7 +201,7 @@ class Stack:
         check_port_free("127.0.0.1", cfg.api_port)
         env = {
             "MILLWATCH_API_INFLUX_URL": influx_url,
-            "MILLWATCH_API_REGISTRY_URL": f"sqlite:///{cfg.state_dir / 'registry.sqlite'}",
+            "MILLWATCH_API_REGISTRY_URL": self.registry_url,
             "MILLWATCH_API_CLUSTER": self.scenario.cluster,
             "MILLWATCH_API_PORT": str(cfg.api_port),
         }
@@ -181,11 +232,24 @@ class Stack:
         return False
 
     def attach(self, mqtt_url: str) -> None:
-        """Use a running broker (with its ingest) for gateways only; start nothing else."""
+        """Use a running broker (with its ingest) for gateways only; start nothing else.
+
+        Without a login given in the config, each gateway reuses the one a ``millwatch
+        up`` on the same state folder wrote into its live gateway's config.
+        """
         self.config.mqtt_url = mqtt_url
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.scenario = load_scenario(self.config.scenario)
         self.broker = self._broker()
+        for fc in self.scenario.factories:
+            path = self._gateway_folder(fc.id) / f"gateway-{fc.id}.toml"
+            try:
+                stored = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if "mqtt_username" in stored and "mqtt_password" in stored:
+                login = (stored["mqtt_username"], stored["mqtt_password"])
+                self.logins[f"gateway-{fc.id}"] = login
 
     def start_gateways(self, backfill_s: int = 0) -> list[ServiceProcess]:
         """Start one simulated gateway per scenario factory and return them.
@@ -207,27 +271,31 @@ class Stack:
             started.append(self._spawn_gateway(name, fc.id, extra))
         return started
 
+    def _gateway_folder(self, factory: str) -> Path:
+        return self.config.state_dir / "gateways" / factory
+
     def _spawn_gateway(self, name: str, factory: str, extra: dict[str, object]) -> ServiceProcess:
-        folder = self.config.state_dir / "gateways" / factory
+        folder = self._gateway_folder(factory)
         folder.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        settings = {
+        settings: dict[str, object] = {
             "cluster": self.scenario.cluster,
             "factory": factory,
-            "gateway_id": "gw1",
+            "gateway_id": GATEWAY_ID,
             "mqtt_host": self.broker[0],
             "mqtt_port": self.broker[1],
-            "outbox_path": str(folder / "outbox.sqlite"),
-            "metrics_port": port,
-            **extra,
         }
+        login = self._given_login() or self.logins.get(f"gateway-{factory}")
+        if login is not None:
+            settings["mqtt_username"], settings["mqtt_password"] = login
+        settings |= {"outbox_path": str(folder / "outbox.sqlite"), "metrics_port": port, **extra}
         lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
         simulator = {"scenario": self.config.scenario, "factory": factory}
         if extra.get("historical"):
             simulator["labels_file"] = str(folder / "labels-backfill.jsonl")
         lines += ["", "[inputs.simulator]", *(f"{k} = {_toml(v)}" for k, v in simulator.items())]
         path = folder / f"{name}.toml"
-        path.write_text("\n".join(lines) + "\n")
+        write_private(path, "\n".join(lines) + "\n")  # it may hold the broker password
         tomllib.loads(path.read_text())  # fail here, not in the child, on a bad file
         return self._spawn(name, ["-m", "gateway", "-c", str(path)], {}, port)
 
@@ -236,11 +304,62 @@ class Stack:
         if cfg.mqtt_url:
             url = urlsplit(cfg.mqtt_url)
             return url.hostname or "127.0.0.1", url.port or 1883
-        broker = Mosquitto(cfg.state_dir / "mosquitto", port=cfg.mqtt_port)
+        folder = cfg.state_dir / "mosquitto"
+        files: dict[str, Path] = {}
+        if cfg.broker_auth:
+            files = {"password_file": folder / "passwd", "acl_file": folder / "acl"}
+            self._write_broker_files(files["password_file"], files["acl_file"])
+        broker = Mosquitto(folder, port=cfg.mqtt_port, **files)
         broker.start()
         self.servers.append(broker)
-        log.info("event=server_started server=mosquitto url=%s", broker.url)
+        log.info(
+            "event=server_started server=mosquitto url=%s secured=%s", broker.url, broker.secured
+        )
         return broker.host, broker.port
+
+    def _given_login(self) -> tuple[str, str] | None:
+        """The login given for an external broker (``--mqtt-username``), if any."""
+        cfg = self.config
+        if cfg.mqtt_url and cfg.mqtt_username:
+            return cfg.mqtt_username, cfg.mqtt_password or ""
+        return None
+
+    @property
+    def registry_url(self) -> str:
+        """The registry database the API serves and the broker logins come from."""
+        return f"sqlite:///{self.config.state_dir / 'registry.sqlite'}"
+
+    def _seed_registry(self) -> None:
+        """Register the scenario's assets (the API does it again: it is idempotent)."""
+        database = Database(self.registry_url)
+        try:
+            database.create_all()
+            with database.session() as session:
+                seed_from_scenario(session, self.config.scenario, self.scenario.cluster)
+        finally:
+            database.dispose()
+
+    def _write_broker_files(self, passwd_path: Path, acl_path: Path) -> None:
+        """Issue fresh gateway logins into the registry; write the broker's files from it."""
+        factories = [f.id for f in self.scenario.factories]
+        database = Database(self.registry_url)
+        try:
+            with database.session() as session:
+                issued = gateway_logins(session, factories, GATEWAY_ID)
+                ingest = (INGEST_SERVICE.user, generate_password())
+                service_lines = [hash_password(*ingest)]
+                files = registry_files(session, self.scenario.cluster, service_lines)
+        finally:
+            database.dispose()
+        self.logins["ingest"] = ingest
+        for factory in factories:
+            user = f"{factory}.{GATEWAY_ID}"
+            if user in issued:
+                self.logins[f"gateway-{factory}"] = (user, issued[user])
+            else:
+                log.warning("event=gateway_login_revoked user=%s (its gateway is refused)", user)
+        write_private(passwd_path, files.passwd)
+        write_private(acl_path, files.acl)
 
     def _database(self) -> str:
         cfg = self.config
