@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 
 from millwatch.servers import free_port
 
@@ -125,6 +126,7 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         assert set(found) == {"kpi", "score", "rollup"}, f"analytics wrote only {found}"
         assert found["kpi"] >= 5, "one shift KPI row per loom"
         _check_api(f"http://127.0.0.1:{api_port}", tmp_path / "state" / "demo-keys.toml")
+        _check_broker_secured(tmp_path / "state", mqtt_port)
         time.sleep(2.5)  # one more status line
     finally:
         up.send_signal(signal.SIGINT)
@@ -153,6 +155,26 @@ def _check_api(url: str, keys_file: Path) -> None:
     operator = {"Authorization": f"Bearer {keys['cluster_operator']}"}
     assert httpx.get(f"{url}/v1/benchmarks", headers=operator, timeout=10).status_code == 200
     assert httpx.get(f"{url}/v1/machines", headers=operator, timeout=10).status_code == 403
+
+
+def _check_broker_secured(state: Path, mqtt_port: int) -> None:
+    """Logins only; passwords in 0600 files and in no log."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    refused: list[object] = []
+    client.on_connect = lambda c, u, f, rc, p: refused.append(rc)
+    client.connect("127.0.0.1", mqtt_port)
+    client.loop_start()
+    deadline = time.monotonic() + 5
+    while not refused and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.loop_stop()
+    assert refused and refused[0].is_failure, "an anonymous client got in"
+    config = state / "gateways" / "f01" / "gateway-f01.toml"
+    password = tomllib.loads(config.read_text())["mqtt_password"]
+    for path in (config, state / "ingest.env", state / "mosquitto" / "passwd"):
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
+    logs = [p.read_text(errors="replace") for p in state.rglob("*.log")]
+    assert logs and not any(password in text for text in logs), "a password was logged"
 
 
 def _processes_mentioning(text: str) -> list[str]:

@@ -10,6 +10,7 @@ NAMES = {
     "messages_published_total",
     "messages_acked_total",
     "publish_errors_total",
+    "connect_refused_total",
     "outbox_dropped_total",
     "samples_total",
     "events_total",

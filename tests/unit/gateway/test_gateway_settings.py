@@ -5,9 +5,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.errors import ConfigError
+from gateway.metrics import GatewayMetrics
+from gateway.outbox import Outbox
+from gateway.publisher import Publisher
 from gateway.settings import GatewaySettings
+
+from .conftest import FakeMqttClient
 
 SAMPLE = Path(__file__).resolve().parents[3] / "gateway" / "sample.toml"
 REQUIRED = {"cluster": "c1", "factory": "f01", "gateway_id": "gw1", "outbox_path": "/tmp/o.sqlite"}
@@ -83,3 +90,47 @@ def test_bad_files_raise_config_error_naming_the_file(
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml"):
         GatewaySettings.from_toml(tmp_path / "nope.toml")
+
+
+def test_broker_login_comes_from_the_file_or_env_and_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gw.toml"
+    body = "".join(f'{k} = "{v}"\n' for k, v in REQUIRED.items())
+    path.write_text(body + 'mqtt_username = "f01.gw1"\nmqtt_password = "from-file"\n')
+    settings = GatewaySettings.from_toml(path)
+    assert settings.mqtt_username == "f01.gw1"
+    assert settings.mqtt_password is not None
+    assert settings.mqtt_password.get_secret_value() == "from-file"
+    assert "from-file" not in repr(settings)
+    monkeypatch.setenv("MILLWATCH_GATEWAY_MQTT_PASSWORD", "from-env")
+    assert GatewaySettings.from_toml(path).mqtt_password.get_secret_value() == "from-env"  # type: ignore[union-attr]
+    path.write_text(body + 'mqtt_password = "alone"\n')
+    with pytest.raises(ConfigError, match="mqtt_password needs mqtt_username"):
+        GatewaySettings.from_toml(path)
+
+
+def test_a_refused_login_is_logged_as_an_error_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = GatewaySettings(**REQUIRED, mqtt_username="f01.gw1", mqtt_password="pw-123")
+    logins: list[tuple[str, str]] = []
+
+    class Client(FakeMqttClient):
+        def username_pw_set(self, user: str, password: str) -> None:
+            logins.append((user, password))
+
+    metrics = GatewayMetrics()
+    outbox = Outbox(tmp_path / "outbox.sqlite", 10)
+    try:
+        publisher = Publisher(settings, outbox, metrics, Client)
+        assert logins == [("f01.gw1", "pw-123")]
+        refused = ReasonCode(PacketTypes.CONNACK, identifier=0x86)
+        publisher.client.on_connect(publisher.client, None, None, refused, None)
+    finally:
+        outbox.close()
+    assert not publisher.connected
+    assert metrics.snapshot()["connect_refused_total"] == 1
+    (record,) = [r for r in caplog.records if "mqtt_connect_refused" in r.getMessage()]
+    assert record.levelname == "ERROR"
+    assert "pw-123" not in caplog.text
