@@ -40,7 +40,14 @@ OPERATIONS = _labels()
 @pytest.fixture(scope="module")
 def fuzz_target(api_rig: ApiRig) -> Iterator[tuple[schemathesis.BaseSchema, dict[str, str]]]:
     database, tokens = api_rig.fresh_registry()
-    options = ApiSettings(registry_url="sqlite://", influx_url=api_rig.influx_url)
+    # Schemathesis tries invalid keys on purpose (expecting 401) and fast: the limits have
+    # tests of their own (tests/unit/api/test_limits.py).
+    options = ApiSettings(
+        registry_url="sqlite://",
+        influx_url=api_rig.influx_url,
+        auth_failure_limit="100000/minute",
+        rate_limit="100000/second",
+    )
     # Schemathesis runs the app's lifespan per request: lent clients outlive it.
     influx = InfluxQL(api_rig.influx_url)
     app = create_app(options, database=database, influx=influx)
