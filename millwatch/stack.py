@@ -124,6 +124,8 @@ class Stack:
     scenario: Scenario = field(init=False)
     broker: tuple[str, int] = field(init=False)
     backfill_s: int = 0
+    #: Start of the history the backfill replayed; live gateways continue from its end.
+    backfill_start_ms: int | None = None
     #: Broker logins by service: ``gateway-{factory}`` and ``ingest``; (user, password).
     logins: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
@@ -260,10 +262,12 @@ class Stack:
         """
         started = []
         self.backfill_s = backfill_s
+        if backfill_s:
+            self.backfill_start_ms = (now_ms() - backfill_s * 1000) // 1000 * 1000
         for fc in self.scenario.factories:
             extra = {}
             if backfill_s:
-                start_ms = (now_ms() - backfill_s * 1000) // 1000 * 1000
+                start_ms = self.backfill_start_ms
                 extra = {"fast_forward": True, "historical": True, "start_ts_ms": start_ms}
                 extra |= {"max_ticks": backfill_s, "samples_per_message": BACKFILL_BATCH}
                 extra["broker_backlog_limit"] = BACKFILL_BROKER_BACKLOG
@@ -290,7 +294,9 @@ class Stack:
             settings["mqtt_username"], settings["mqtt_password"] = login
         settings |= {"outbox_path": str(folder / "outbox.sqlite"), "metrics_port": port, **extra}
         lines = [f"{key} = {_toml(value)}" for key, value in settings.items()]
-        simulator = {"scenario": self.config.scenario, "factory": factory}
+        simulator: dict[str, object] = {"scenario": self.config.scenario, "factory": factory}
+        if not extra.get("historical") and self.backfill_start_ms is not None:
+            simulator["resume_from_ms"] = self.backfill_start_ms  # continue the backfill
         if extra.get("historical"):
             simulator["labels_file"] = str(folder / "labels-backfill.jsonl")
         lines += ["", "[inputs.simulator]", *(f"{k} = {_toml(v)}" for k, v in simulator.items())]

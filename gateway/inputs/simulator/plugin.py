@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway import registry
 from gateway.inputs.base import ConfigError, Reading
 from millwatch.contract import MachineAddress
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario, ScenarioError, load_scenario
+
+log = logging.getLogger("gateway.inputs.simulator")
 
 
 class SimulatorConfig(BaseModel):
@@ -24,6 +28,10 @@ class SimulatorConfig(BaseModel):
     seed: int | None = None
     faults: bool = True
     labels_file: str | None = None
+    #: Replay the simulation silently from this time (epoch ms) before the first tick, so a
+    #: live gateway continues the machines a backfill of the same scenario and seed left
+    #: (counters, wear, faults) instead of starting them afresh.
+    resume_from_ms: int | None = Field(None, ge=0)
 
 
 class SimulatorInput:
@@ -33,6 +41,7 @@ class SimulatorInput:
         self.cluster, self.factory, self.raw = cluster, factory, config
         self.fleet: Fleet | None = None
         self.labels_file: str | None = None
+        self.resume_from_ms: int | None = None
 
     def init(self) -> None:
         """Load the scenario and build the fleet; bad keys or ids are ``ConfigError``."""
@@ -46,6 +55,7 @@ class SimulatorInput:
                 factory = config.factory or self.factory
                 scenario.factory(factory)  # unknown ids fail here, with the scenario's ids
             self.labels_file = config.labels_file
+            self.resume_from_ms = config.resume_from_ms
             self.fleet = Fleet(
                 scenario,
                 factory,
@@ -64,7 +74,24 @@ class SimulatorInput:
         """Step the simulated factory to ``ts_ms``."""
         if self.fleet is None:
             raise RuntimeError("init() must run before gather()")
+        if self.resume_from_ms is not None:
+            self._replay(self.fleet, self.resume_from_ms, ts_ms)
+            self.resume_from_ms = None
         return self.fleet.step(ts_ms)
+
+    @staticmethod
+    def _replay(fleet: Fleet, from_ms: int, until_ms: int) -> None:
+        """Step ``fleet`` second by second over ``[from_ms, until_ms)``, publishing nothing."""
+        started = time.monotonic()
+        ticks = range(from_ms, until_ms, round(fleet.step_s * 1000))
+        for ts in ticks:
+            fleet.step(ts)
+        log.info(
+            "event=simulator_resumed from_ms=%d ticks=%d seconds=%.1f",
+            from_ms,
+            len(ticks),
+            time.monotonic() - started,
+        )
 
     def stop(self) -> None:
         """Export the fault labels (ground truth for evaluations) when a file is configured."""
