@@ -55,7 +55,8 @@ def list_anomalies(
     """Scores the analytics service stored, paged inside InfluxDB (LIMIT/OFFSET)."""
     where, params = span_where(span.start_ms, span.end_ms, {"machine": machine})
     where += ' AND "score" >= $min_score'
-    params["min_score"] = float(min_score)
+    # Scores carry 6 decimals at most; a denormal such as 5e-324 breaks InfluxDB's parser.
+    params["min_score"] = round(float(min_score), 6)
     influx, db = tenant.ctx.influx, tenant.database
     counted = influx.query(db, f'SELECT count("score") FROM "anomaly" WHERE {where}', params)
     total = int(counted[0].values[0][1]) if counted else 0
