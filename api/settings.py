@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from limits import parse
@@ -53,6 +54,10 @@ class ApiSettings(BaseSettings):
     auth_failure_limit: str = "30/minute"
     #: Largest request body (alarm comments, registry objects are small).
     max_body_bytes: int = Field(65_536, ge=1024)
+
+    #: The broker's folder (``passwd``, ``acl``, ``mosquitto.pid``): when set, gateway logins
+    #: changed through the API rewrite those files and reload the broker.
+    broker_dir: Path | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

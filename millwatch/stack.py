@@ -30,6 +30,7 @@ from api.db import Database
 from api.mosquitto import INGEST_SERVICE, generate_password, hash_password, registry_files
 from api.seed import gateway_logins, seed_from_scenario
 from millwatch.contract import now_ms
+from millwatch.private_file import write_private
 from millwatch.servers import InfluxDB, Mosquitto, ServerError, check_port_free, free_port
 from simulators.scenario import Scenario, load_scenario
 
@@ -42,15 +43,6 @@ BACKFILL_BATCH = 300
 BACKFILL_BROKER_BACKLOG = 500
 #: The gateway id of every simulated gateway (one per factory).
 GATEWAY_ID = "gw1"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (mode 0600), replacing it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # an older file keeps its mode through O_CREAT
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
 
 
 def _toml(value: object) -> str:
@@ -207,6 +199,8 @@ class Stack:
             "MILLWATCH_API_CLUSTER": self.scenario.cluster,
             "MILLWATCH_API_PORT": str(cfg.api_port),
         }
+        if cfg.broker_auth and not cfg.mqtt_url:  # logins changed in the API reach the broker
+            env["MILLWATCH_API_BROKER_DIR"] = str(cfg.state_dir / "mosquitto")
         args = ["-m", "api", "--seed-scenario", cfg.scenario]
         args += ["--demo-keys-file", str(self.demo_keys_path)]
         self._spawn("api", args, env, cfg.api_port)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api import mosquitto
 from api.auth import Role, issue_key, revoke_key
+from api.broker_sync import sync_broker
 from api.context import AppContext, context
 from api.models import ApiKey, Factory, GatewayCredential
 from api.params import Page
@@ -337,6 +338,7 @@ def create_gateway(
     )
     session.add(row)
     commit(session, f"gateway {body.id!r} was issued meanwhile")
+    _sync_broker(session, request)
     return _issued(row, password, request)
 
 
@@ -379,14 +381,25 @@ def rotate_gateway(
     password, row.passwd_line = _hashed(row.id)
     row.created_at, row.revoked_at = datetime.now(UTC), None
     session.commit()
+    _sync_broker(session, request)
     return _issued(row, password, request)
 
 
-def _revoke_gateway(session: Session, row: GatewayCredential) -> GatewayCredential:
+def _revoke_gateway(
+    session: Session, row: GatewayCredential, request: Request
+) -> GatewayCredential:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.commit()
+        _sync_broker(session, request)
     return row
+
+
+def _sync_broker(session: Session, request: Request) -> None:
+    """Rewrite the broker's files and reload it, when the API knows where it is."""
+    settings = request.app.state.ctx.settings
+    if settings.broker_dir is not None:
+        sync_broker(session, settings.cluster, settings.broker_dir)
 
 
 @router.post(
@@ -395,9 +408,11 @@ def _revoke_gateway(session: Session, row: GatewayCredential) -> GatewayCredenti
     responses=problems(404, 422),
     summary="Revoke a gateway login",
 )
-def revoke_gateway(_: AdminDep, session: SessionDep, row: GatewayDep) -> GatewayPublic:
+def revoke_gateway(
+    _: AdminDep, session: SessionDep, row: GatewayDep, request: Request
+) -> GatewayPublic:
     """Drop the login from the generated passwd and ACL files (it stays listed)."""
-    return _gateway_public(_revoke_gateway(session, row))
+    return _gateway_public(_revoke_gateway(session, row, request))
 
 
 @router.delete(
@@ -407,9 +422,9 @@ def revoke_gateway(_: AdminDep, session: SessionDep, row: GatewayDep) -> Gateway
     responses=problems(404, 422),
     summary="Revoke a gateway login (same as POST .../revoke)",
 )
-def delete_gateway(_: AdminDep, session: SessionDep, row: GatewayDep) -> Response:
+def delete_gateway(_: AdminDep, session: SessionDep, row: GatewayDep, request: Request) -> Response:
     """Revoke a gateway login; it stays listed as revoked."""
-    _revoke_gateway(session, row)
+    _revoke_gateway(session, row, request)
     return Response(status_code=204)
 
 
