@@ -13,6 +13,7 @@ telemetry, event and fault-label measurements.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -146,6 +147,8 @@ class Rig:
         self.extra_factories: list[str] = []  # factories a fake gateway publishes for
         self.ingest: subprocess.Popen[bytes] | None = None
         self.ingest_starts = 0
+        self.others: list[subprocess.Popen[bytes]] = []
+        self.ingest_metrics_port = free_port()
 
     # --- processes ------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class Rig:
             "MILLWATCH_INGEST_FLUSH_INTERVAL_S": "0.05",
             "MILLWATCH_INGEST_RETRY_MAX_S": "1.0",
             "MILLWATCH_INGEST_INTERNAL_INTERVAL_S": "1.0",
+            "MILLWATCH_INGEST_METRICS_PORT": str(self.ingest_metrics_port),
         }
         self.ingest_starts += 1
         with (self.work / "ingest.log").open("ab") as log:
@@ -176,6 +180,29 @@ class Rig:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``python <args>`` with ``env`` added, logging to ``<name>.log``."""
+        with (self.work / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env={**_clean_env(), **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.others.append(proc)
+        return proc
+
+    def ingest_unacked(self) -> float | None:
+        """The worker's ``unacked`` gauge (messages received, not yet settled), if it answers."""
+        url = f"http://127.0.0.1:{self.ingest_metrics_port}/metrics"
+        try:
+            text = httpx.get(url, timeout=1, trust_env=False).text
+        except httpx.HTTPError:
+            return None
+        found = re.search(r"^millwatch_ingest_unacked (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else None
 
     def kill_ingest(self) -> None:
         """SIGKILL the ingest worker by pid."""
@@ -199,6 +226,12 @@ class Rig:
         host, port = broker or (self.broker.host, self.broker.port)
         outbox = (outbox_dir or self.work) / f"outbox-{index}.sqlite"
         machines = machines or NORMAL_MACHINES
+        keys = {
+            "sample_interval_s": interval_s,
+            "samples_per_message": SAMPLES_PER_MESSAGE,
+            "metrics_interval_s": 1.0,
+            **settings,
+        }
         lines = [
             f'cluster = "{self.cluster}"',
             f'factory = "{factory}"',
@@ -206,10 +239,7 @@ class Rig:
             f'mqtt_host = "{host}"',
             f"mqtt_port = {port}",
             f'outbox_path = "{outbox}"',
-            f"sample_interval_s = {interval_s}",
-            f"samples_per_message = {SAMPLES_PER_MESSAGE}",
-            "metrics_interval_s = 1.0",
-            *(f"{k} = {_toml(v)}" for k, v in settings.items()),
+            *(f"{k} = {_toml(v)}" for k, v in keys.items()),
             "[inputs.simulator]",
             "machines = { " + ", ".join(f"{k} = {v}" for k, v in machines.items()) + " }",
             f"seed = {index}",
@@ -242,6 +272,10 @@ class Rig:
         """Stop everything this rig started; never raises."""
         for gw in self.gateways:
             gw.kill()
+        for proc in self.others:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
         if self.ingest is not None and self.ingest.poll() is None:
             self.ingest.send_signal(signal.SIGTERM)
             try:

@@ -14,9 +14,11 @@ True
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -46,7 +48,7 @@ class Durations:
 
 
 SHORT = Durations(stream_s=2, fault_s=6, after_s=2, drain_timeout_s=90)
-FULL = Durations(stream_s=20, fault_s=180, after_s=20, drain_timeout_s=900)
+FULL = Durations(stream_s=20, fault_s=120, after_s=20, drain_timeout_s=900)
 
 
 @dataclass
@@ -209,19 +211,57 @@ def influx_down(ctx: Context) -> Result:
     return _standard(ctx, "influx_down", lambda r: r.influx.stop(), lambda r: r.influx.start())
 
 
+def _when(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def ingest_kill9(ctx: Context) -> Result:
-    """The ingest worker SIGKILLed mid-batch, restarted after ``fault_s``."""
-    return _standard(ctx, "ingest_kill9", lambda r: r.kill_ingest(), lambda r: r.start_ingest())
+    """The ingest worker SIGKILLed mid-batch, restarted after ``fault_s``.
+
+    To kill it mid-batch for sure, InfluxDB is frozen (SIGSTOP) until the worker holds
+    received, unacked messages whose write is under way; InfluxDB resumes (SIGCONT) right
+    after the kill, so that write may still land, unacked: the redelivery rewrites it.
+    """
+    held: list[float] = []
+
+    def inject(rig: Rig) -> None:
+        pid = rig.influx.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _when(lambda: (rig.ingest_unacked() or 0) > 0)
+            held.append(rig.ingest_unacked() or 0)
+            rig.kill_ingest()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    result = _standard(ctx, "ingest_kill9", inject, lambda r: r.start_ingest())
+    result.notes.append(f"killed holding {held[0]:.0f} received, unacked messages")
+    if not held[0]:
+        result.failures.append("ingest held nothing when killed: not mid-batch")
+    return result
 
 
 def gateway_kill9(ctx: Context) -> Result:
-    """The gateway SIGKILLed mid-publish, restarted on its outbox after ``fault_s``."""
-    return _standard(
-        ctx,
-        "gateway_kill9",
-        lambda r: r.gateways[0].kill(),
-        lambda r: r.gateways[0].start(),
-    )
+    """The gateway SIGKILLed mid-publish (rows unacked in its outbox), restarted on it."""
+    depth: list[int] = []
+
+    def inject(rig: Rig) -> None:
+        gw = rig.gateways[0]
+        _when(lambda: gw.depth() > 0)
+        gw.kill()
+        depth.append(gw.depth())
+
+    result = _standard(ctx, "gateway_kill9", inject, lambda r: r.gateways[0].start())
+    result.notes.append(f"{depth[0]} outbox rows unacked at the kill, replayed at the restart")
+    if not depth[0]:
+        result.failures.append("the outbox was empty at the kill: not mid-publish")
+    return result
 
 
 def burst_10x(ctx: Context) -> Result:
@@ -485,6 +525,123 @@ def bad_input(ctx: Context) -> Result:
         rig.close()
 
 
+# --- rows: analytics -------------------------------------------------------------------
+
+SHIFT_MS = 8 * 3_600_000
+SHIFT_OFFSET_MS = 6 * 3_600_000  # 3x8 shifts from 06:00 UTC
+
+
+def analytics_kill9(ctx: Context) -> Result:
+    """Analytics SIGKILLed during its first pass, restarted: its tables come out complete.
+
+    Two hours of a factory are streamed in fast-forward first. Complete means: every raw
+    row is counted in the 60-s tables (``sum(rows)`` = raw count per type) and every
+    machine has a ``kpi_shift`` row for each shift its data touches.
+    """
+    rig = Rig(ctx.influx, ctx.work / "analytics_kill9")
+    try:
+        rig.start()
+        # Two hours ending 3 min ago: the last minute is complete, so downsampled at once.
+        start = (contract.now_ms() // 60_000 - 123) * 60_000
+        settings = {"fast_forward": True, "start_ts_ms": start, "max_ticks": 7200}
+        gw = rig.add_gateway(samples_per_message=60, **settings)  # type: ignore[arg-type]
+        assert gw.proc is not None
+        gw.proc.wait(ctx.durations.drain_timeout_s)
+        produced = rig.produced()
+        if rig.wait_landed(produced, ctx.durations.drain_timeout_s) is None:
+            raise RuntimeError("the fast-forward fill did not land")
+        factories = rig.work / "factories.toml"
+        factories.write_text(
+            f'[[factories]]\nid = "{gw.factory}"\ntimezone = "UTC"\nshifts = "3x8"\n'
+            'shift_start = "06:00"\n'
+        )
+        env = {
+            "MILLWATCH_ANALYTICS_INFLUX_URL": ctx.influx.url,
+            "MILLWATCH_ANALYTICS_FACTORIES_FILE": str(factories),
+            "MILLWATCH_ANALYTICS_CLUSTER": rig.cluster,
+            "MILLWATCH_ANALYTICS_INTERVAL_S": "2",
+            "MILLWATCH_ANALYTICS_SETTLE_S": "0",
+            "MILLWATCH_ANALYTICS_KPI_EVERY_S": "2",
+            "MILLWATCH_ANALYTICS_KPI_HORIZON_H": "3",
+            "MILLWATCH_ANALYTICS_TRAIN_H": "2",
+            "MILLWATCH_ANALYTICS_MIN_TRAIN_H": "1",
+        }
+        db = contract.factory_database(gw.factory)
+        first = rig.spawn("analytics", ["-m", "analytics"], env)
+        _wait_log(rig.work / "analytics.log", "analytics_started", 60)
+        time.sleep(1.0)  # into the first pass: downsampling, the monitor's fit
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        passes = rig.query(contract.INTERNAL_DATABASE, _passes_query(gw.factory))
+        partial = _downsampled(rig, db)
+        restarted = time.monotonic()
+        rig.spawn("analytics", ["-m", "analytics"], env)
+        result = reconcile("analytics_kill9", produced, rig)
+        deadline = restarted + ctx.durations.drain_timeout_s
+        missing = _analytics_missing(rig, db)
+        while missing and time.monotonic() < deadline:
+            time.sleep(1)
+            missing = _analytics_missing(rig, db)
+        result.recovery_s = time.monotonic() - restarted if not missing else None
+        result.failures += missing
+        result.notes.append(f"killed with {partial} raw rows downsampled, {len(passes)} passes")
+        if passes:
+            result.failures.append("the kill came after a complete pass: nothing was interrupted")
+        return result
+    finally:
+        rig.close()
+
+
+def _passes_query(factory: str) -> str:
+    return f"SELECT pass_s FROM internal_analytics WHERE factory = '{factory}'"
+
+
+def _wait_log(path: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{text!r} not in {path} after {timeout} s")
+
+
+def _downsampled(rig: Rig, db: str) -> int:
+    rows = rig.query(db, 'SELECT sum("rows") FROM /_1m$/')
+    return int(sum(r["sum"] for r in rows))
+
+
+def _analytics_missing(rig: Rig, db: str) -> list[str]:
+    """What the analytics tables still lack; empty when complete."""
+    missing = []
+    for m in ("loom", "knit", "hall_env"):
+        raw = rig.query(db, f'SELECT count("seq") FROM "{m}"')
+        done = rig.query(db, f'SELECT sum("rows") FROM "{m}_1m"')
+        want, got = (raw[0]["count"] if raw else 0), (done[0]["sum"] if done else 0)
+        if want != got:
+            missing.append(f"{m}_1m counts {got} of {want} raw rows")
+    for m in ("loom", "knit"):
+        q = f'SELECT first("seq"), last("seq") FROM "{m}" GROUP BY "machine"'
+        first = {r["machine"]: r["time"] for r in rig.query(db, q.replace(', last("seq")', ""))}
+        last = {r["machine"]: r["time"] for r in rig.query(db, q.replace('first("seq"), ', ""))}
+        q = f'SELECT count("planned_s") FROM kpi_shift WHERE "type" =~ /^{m}/ GROUP BY machine'
+        kpis = {r["machine"]: r["count"] for r in rig.query(db, q)}
+        for machine, t0 in first.items():
+            shifts = len(_shift_starts(t0 // 1_000_000, last[machine] // 1_000_000))
+            if kpis.get(machine, 0) != shifts:
+                missing.append(f"{machine}: {kpis.get(machine, 0)} of {shifts} shift KPIs")
+    return missing
+
+
+def _shift_starts(first_ms: int, last_ms: int) -> list[int]:
+    """Starts of the 3x8 shifts (06:00 UTC) that ``[first_ms, last_ms]`` touches.
+
+    >>> _shift_starts(6 * 3_600_000, 14 * 3_600_000)
+    [21600000, 50400000]
+    """
+    start = (first_ms - SHIFT_OFFSET_MS) // SHIFT_MS * SHIFT_MS + SHIFT_OFFSET_MS
+    return list(range(start, last_ms + 1, SHIFT_MS))
+
+
 # --- rows: the gateway's disk -----------------------------------------------------------
 
 
@@ -560,5 +717,6 @@ ROWS: tuple[Row, ...] = (
     Row("clock_skew", "gateway clocks +5 min / -20 min; +15 min refused", clock_skew),
     Row("burst_10x", "10x normal load", burst_10x),
     Row("bad_input", "malformed, wrong types, NaN, out-of-range ts, oversize...", bad_input),
+    Row("analytics_kill9", "analytics SIGKILLed mid-pass, restarted", analytics_kill9),
     Row("disk_full", "outbox filesystem full during a broker outage", disk_full),
 )
