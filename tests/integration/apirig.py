@@ -57,7 +57,13 @@ class ApiRig:
     @contextmanager
     def client(self, **settings: object) -> Iterator[TestClient]:
         """A TestClient of an app over the rig (settings override the defaults)."""
-        options = {"registry_url": "sqlite://", "influx_url": self.influx_url, **settings}
+        # The history ends when the rig is built: machines stay "online" for the session.
+        options = {
+            "registry_url": "sqlite://",
+            "influx_url": self.influx_url,
+            "offline_after_s": 86_400,
+            **settings,
+        }
         app = create_app(ApiSettings(**options), database=self.database)
         with TestClient(app) as client:
             yield client

@@ -176,6 +176,16 @@ def test_a_broker_outage_mid_stream_loses_nothing(
     assert_in_order(collector)
 
 
+def _wait_for_rows(outbox: Path, timeout_s: float = 20) -> None:
+    """Until the outbox holds at least one row (messages not yet acknowledged)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with sqlite3.connect(outbox) as db:
+            if db.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
+                return
+        time.sleep(0.05)
+
+
 def test_a_killed_gateway_replays_unacked_rows_and_never_reuses_seqs(
     mosquitto: Mosquitto,
     settings: Callable[..., GatewaySettings],
@@ -205,9 +215,14 @@ def test_a_killed_gateway_replays_unacked_rows_and_never_reuses_seqs(
                 assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
                 time.sleep(0.02)
             assert collector.count() >= 3000
+            # Freeze the broker so PUBACKs stop and the outbox surely holds unacked rows when
+            # the gateway dies (on a busy machine it could otherwise be drained at that moment).
+            os.kill(mosquitto.pid, signal.SIGSTOP)
+            _wait_for_rows(outbox)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
+            os.kill(mosquitto.pid, signal.SIGCONT)
     with sqlite3.connect(outbox) as db:
         unacked = db.execute("SELECT count(*) FROM messages").fetchone()[0]
         persisted = dict(db.execute("SELECT machine, next_seq FROM sequences"))

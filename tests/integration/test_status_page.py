@@ -31,7 +31,10 @@ from .apirig import ApiRig
 def served(api_rig: ApiRig) -> Iterator[str]:
     """The API over the rig under uvicorn; yields its base URL."""
     influx = InfluxQL(api_rig.influx_url)
-    options = ApiSettings(registry_url="sqlite://", influx_url=api_rig.influx_url)
+    # The history ends when the rig is built: machines stay "online" for the session.
+    options = ApiSettings(
+        registry_url="sqlite://", influx_url=api_rig.influx_url, offline_after_s=86_400
+    )
     app = create_app(options, database=api_rig.database, influx=influx)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
