@@ -143,6 +143,7 @@ def _standard(
     inject: Callable[[Rig], None],
     heal: Callable[[Rig], None],
     rig: Rig | None = None,
+    recovery_timeout_s: float | None = None,
     **gateway: object,
 ) -> Result:
     """Stream, inject, hold for ``fault_s``, heal, stream on, stop, reconcile."""
@@ -158,7 +159,8 @@ def _standard(
         inject(rig)
         time.sleep(d.fault_s)
         heal(rig)
-        recovery = rig.wait_landed(_fresh(rig), d.drain_timeout_s)
+        recovery_timeout_s = recovery_timeout_s or d.drain_timeout_s
+        recovery = rig.wait_landed(_fresh(rig), recovery_timeout_s)
         time.sleep(d.after_s)
         rig.finish(d.drain_timeout_s)
         produced = rig.produced()
@@ -166,7 +168,7 @@ def _standard(
         result = reconcile(name, produced, rig)
         result.recovery_s = recovery
         if recovery is None:
-            result.failures.append(f"not recovered within {d.drain_timeout_s} s of the heal")
+            result.failures.append(f"not recovered within {recovery_timeout_s} s of the heal")
         return result
     finally:
         rig.close()
@@ -668,7 +670,10 @@ def disk_full(ctx: Context) -> Result:
             filler.unlink()
             rig.broker.start()
 
-        result = _standard(ctx, "disk_full", inject, heal, rig, outbox_dir=mount)
+        # A known failure: waiting the full drain timeout for it would only cost time.
+        result = _standard(ctx, "disk_full", inject, heal, rig, 60, outbox_dir=mount)
+        wal = sum(p.stat().st_size for p in mount.glob("*.sqlite-wal"))
+        result.notes.append(f"at the end the outbox WAL holds {wal} bytes of the 2 MiB")
         missing = _missing_samples(rig)
         log = rig.gateways[0].log.read_text(errors="replace")
         failed = re.findall(r"event=outbox_append_failed messages=(\d+)", log)
