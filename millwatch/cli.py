@@ -17,6 +17,9 @@ from pathlib import Path
 from millwatch.servers import Mosquitto, ServerError
 from millwatch.stack import ServiceProcess, Stack, StackConfig
 
+#: Subcommands that run a package's own entry point (``python -m <module>``).
+MODULES = {name: name for name in ("gateway", "ingest", "analytics", "api", "dashboards")}
+
 STATUS_COLUMNS = (
     ("published", "messages_published_total"),
     ("acked", "messages_acked_total"),
@@ -80,8 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "eval", help="score anomaly detectors on simulated faults (see --help)", add_help=False
     )
     evaluate.add_argument("args", nargs=argparse.REMAINDER)
-    for name in ("gateway", "ingest", "analytics", "api", "dashboards"):
-        sub = commands.add_parser(name, help=f"run {name} (python -m {name}; see its --help)")
+    for name in (*MODULES, "chaos"):
+        module = MODULES.get(name, f"millwatch.{name}")
+        sub = commands.add_parser(
+            name, help=f"run {name} (python -m {module}; see its --help)", add_help=False
+        )
         sub.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
@@ -232,15 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         from analytics.evaluation import main as evaluate  # noqa: PLC0415 - heavy, eval only
 
         return evaluate(argv[1:])
+    if argv[:1] and argv[0] in (*MODULES, "chaos"):  # their own parsers, --help included
+        sys.argv = list(argv)
+        runpy.run_module(MODULES.get(argv[0], f"millwatch.{argv[0]}"), run_name="__main__")
+        return 0
     args = _parser().parse_args(argv)
     if args.command == "up":
         return run_up(args)
-    if args.command == "simulate":
-        return run_simulate(args)
-
-    sys.argv = [args.command, *args.args]
-    runpy.run_module(args.command, run_name="__main__")
-    return 0
+    return run_simulate(args)
 
 
 if __name__ == "__main__":
