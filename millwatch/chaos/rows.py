@@ -250,14 +250,23 @@ def ingest_kill9(ctx: Context) -> Result:
 
 
 def gateway_kill9(ctx: Context) -> Result:
-    """The gateway SIGKILLed mid-publish (rows unacked in its outbox), restarted on it."""
+    """The gateway SIGKILLed mid-publish (rows unacked in its outbox), restarted on it.
+
+    The broker is frozen (SIGSTOP) until the outbox holds unacked rows, so they are surely
+    there at the kill (a fast broker could otherwise drain them between check and kill).
+    """
     depth: list[int] = []
 
     def inject(rig: Rig) -> None:
-        gw = rig.gateways[0]
-        _when(lambda: gw.depth() > 0)
-        gw.kill()
-        depth.append(gw.depth())
+        gw, pid = rig.gateways[0], rig.broker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _when(lambda: gw.depth() > 0)
+            gw.kill()
+            depth.append(gw.depth())
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     result = _standard(ctx, "gateway_kill9", inject, lambda r: r.gateways[0].start())
     result.notes.append(f"{depth[0]} outbox rows unacked at the kill, replayed at the restart")
