@@ -53,6 +53,7 @@ __all__ = [
     "MosquittoError",
     "ServiceAcl",
     "acl_file",
+    "active_gateways",
     "gateway_acl",
     "gateway_username",
     "generate_password",
@@ -187,6 +188,17 @@ class BrokerFiles:
     acl: str
 
 
+def active_gateways(session: Session, cluster: str) -> list[GatewayCredential]:
+    """Unrevoked gateway logins of ``cluster``'s factories, by user name."""
+    query = (
+        sa.select(GatewayCredential)
+        .join(Factory, Factory.id == GatewayCredential.factory_id)
+        .where(GatewayCredential.revoked_at.is_(None), Factory.cluster == cluster)
+        .order_by(GatewayCredential.id)
+    )
+    return list(session.scalars(query).all())
+
+
 def registry_files(
     session: Session,
     cluster: str,
@@ -199,13 +211,7 @@ def registry_files(
     :func:`hash_password`); ``services`` their ACL blocks. Revoked logins are left out,
     so rewriting the files and reloading the broker (SIGHUP) locks them out.
     """
-    query = (
-        sa.select(GatewayCredential)
-        .join(Factory, Factory.id == GatewayCredential.factory_id)
-        .where(GatewayCredential.revoked_at.is_(None), Factory.cluster == cluster)
-        .order_by(GatewayCredential.id)
-    )
-    rows = list(session.scalars(query).all())
+    rows = active_gateways(session, cluster)
     pairs = [(r.factory_id, r.id.partition(".")[2]) for r in rows]
     passwd = passwd_file([*(r.passwd_line for r in rows), *service_lines])
     return BrokerFiles(passwd, acl_file(cluster, pairs, services))

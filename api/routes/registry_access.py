@@ -433,16 +433,6 @@ def delete_gateway(_: AdminDep, session: SessionDep, row: GatewayDep, request: R
 _TEXT = {"content": {"text/plain": {}}}
 
 
-def _active_gateways(session: Session, cluster: str) -> list[GatewayCredential]:
-    query = (
-        sa.select(GatewayCredential)
-        .join(Factory, Factory.id == GatewayCredential.factory_id)
-        .where(GatewayCredential.revoked_at.is_(None), Factory.cluster == cluster)
-        .order_by(GatewayCredential.id)
-    )
-    return list(session.scalars(query).all())
-
-
 @router.get(
     "/mosquitto/passwd",
     response_class=PlainTextResponse,
@@ -451,7 +441,7 @@ def _active_gateways(session: Session, cluster: str) -> list[GatewayCredential]:
 )
 def mosquitto_passwd(_: AdminDep, session: SessionDep, request: Request) -> PlainTextResponse:
     """One hashed ``user:$7$…`` line per active gateway (service users are added by hand)."""
-    rows = _active_gateways(session, request.app.state.ctx.settings.cluster)
+    rows = mosquitto.active_gateways(session, request.app.state.ctx.settings.cluster)
     return PlainTextResponse(mosquitto.passwd_file(r.passwd_line for r in rows))
 
 
@@ -469,6 +459,8 @@ def mosquitto_acl(
 ) -> PlainTextResponse:
     """``topic write mw/v1/{cluster}/{factory}/#`` per active gateway, plus ingest."""
     cluster = request.app.state.ctx.settings.cluster
-    pairs = [(r.factory_id, r.id.partition(".")[2]) for r in _active_gateways(session, cluster)]
+    pairs = [
+        (r.factory_id, r.id.partition(".")[2]) for r in mosquitto.active_gateways(session, cluster)
+    ]
     chosen = (mosquitto.INGEST_SERVICE,) if services else ()
     return PlainTextResponse(mosquitto.acl_file(cluster, pairs, chosen))
