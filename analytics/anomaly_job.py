@@ -83,6 +83,14 @@ class AnomalyJob:
         panels = {t: self.store.read_panel(self.db, t, start_ms, end_ms) for t in types}
         return {t: p for t, p in panels.items() if p.machines}
 
+    def _events(self, panels: Mapping[str, Panel], start_ms: int, end_ms: int) -> dict:
+        """Each panel type's events over the same span.
+
+        Stop reasons and alarm codes become rate signals, step changes mark
+        transitions (``Monitor.fit``).
+        """
+        return {t: self.store.read_events(self.db, t, start_ms, end_ms) for t in panels}
+
     def _data_after(self, types: Sequence[str], start_ms: int, end_ms: int) -> bool:
         """Whether any 60-s bucket in ``[start_ms, end_ms)`` holds data."""
         if end_ms <= start_ms:
@@ -98,7 +106,9 @@ class AnomalyJob:
         if span_h < self.settings.min_train_h:
             log.info(kv("monitor_waiting", db=self.db, hours=round(span_h, 2)))
             return 0
-        self.monitor = Monitor(halls=dict(self.store.halls.get(self.db, {}))).fit(panels)
+        events = self._events(panels, start, settled_ms)
+        monitor = Monitor(halls=dict(self.store.halls.get(self.db, {})))
+        self.monitor = monitor.fit(panels, events)
         self.fitted_at_ms, self.fitted_hours = settled_ms, span_h
         log.info(kv("monitor_fitted", db=self.db, hours=round(span_h, 1), types=len(panels)))
         return 1
@@ -110,7 +120,7 @@ class AnomalyJob:
         context = self.settings.context_min * 60_000
         panels = self._panels(types, lo - context, hi)
         last_data_ms = _last_data_ms(panels, lo)
-        scores = self.monitor.score(panels)
+        scores = self.monitor.score(panels, self._events(panels, lo - context, hi))
         halls = self.store.halls.get(self.db, {})
         lines = [
             line

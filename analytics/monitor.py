@@ -14,6 +14,10 @@ the panel holds, not from the fault catalogue:
   (``energy_kwh_total:per:picks_total``);
 - the share of the trailing window spent in ``STOP_PROCESS`` (``state:stop_share``) and
   the stops begun per running hour (``state:stops_per_h``).
+- with the type's events (optional): per stop reason and alarm code seen in training,
+  how surprising the trailing window's count is for the machine's training rate
+  (``stop:LINT_CLEAN:surprise``, :mod:`analytics.event_signals`): a machine stopping
+  ten times as often for one reason, or raising its own alarm again and again.
 - every member of a numbered field family (``zone1_temp_c`` ... ``zone8_temp_c``,
   :func:`sibling_groups`) against the median of its siblings, in units of their spread
   (``zone3_temp_c:sib``): one zone going cold while its neighbours hold stands out in
@@ -26,7 +30,9 @@ Context conditions the baselines, all learned from the training span without lab
   before, and over most of the last minutes; types without a state always) and outside
   *transition* buckets, where a fluctuation that normally only reports starts and stops
   (a loom's speed sd; found by its heavy training tail) jumps; for a type with a
-  drive only the drive's own fluctuation marks a transition (``drive_steady``);
+  drive only the drive's own fluctuation marks a transition (``drive_steady``); a
+  bucket holding a programme step event (fill, heat, dose) is a transition too
+  (``step_transitions``);
 - a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
   its followers into residuals from per-machine lines (``nozzle_bar:vs:pump_speed_pct``;
   a tightly tied follower gets a quadratic curve, :func:`fit_curve`: a nozzle's
@@ -90,6 +96,14 @@ from analytics.detectors.filters import ThresholdFilter
 from analytics.detectors.hall import HallDetector
 from analytics.detectors.instrument import counter_resets
 from analytics.detectors.robust import RobustZ
+from analytics.event_signals import (
+    event_baseline,
+    event_counts,
+    event_keys,
+    event_marks,
+    event_surprise,
+)
+from analytics.events import EventTable
 from analytics.frame import Panel
 
 __all__ = [
@@ -147,7 +161,8 @@ class MachineScores:
     ``score`` (M, T) in [0, 1]; ``signal`` (M, T) index into ``signals`` of the top
     contributor; ``z`` (M, T) its signed robust deviation (trailing mean, in sds);
     ``hall_score`` (T,) per hall in ``halls``; ``aux`` per-bucket evidence the alarm
-    classifier reads (missing samples, counter resets, stuck sds).
+    classifier reads (missing samples, counter resets, stuck sds); ``judged`` (M, T) is
+    False in transition buckets, whose analog signals were blanked (no evidence).
     """
 
     machine_type: str
@@ -164,6 +179,7 @@ class MachineScores:
     kinds: np.ndarray | None = None
     n_fields: np.ndarray | None = None
     field_score: dict[str, np.ndarray] = field(default_factory=dict)
+    judged: np.ndarray | None = None
 
 
 # -- signals ---------------------------------------------------------------------------------
@@ -308,7 +324,9 @@ def _counter_signals(panel: Panel, running: np.ndarray, window: int) -> dict[str
         e = _trailing_sum(np.where(running, inc[energy[0]], 0.0), window)
         o = _trailing_sum(np.where(running, inc[output[0]], 0.0), window)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{energy[0]}:per:{output[0]}"] = np.where(o > 0, e / o, np.nan)
+            # as for rates: a ratio over a few buckets (the first of a span) is noise
+            full = (o > 0) & (run_h >= 0.25 * window / 60)
+            out[f"{energy[0]}:per:{output[0]}"] = np.where(full, e / o, np.nan)
     if "state_code" in panel.values:
         planned = np.isin(panel["state_code"], (RUN, STOP_PROCESS))
         stops = _trailing_sum((panel["state_code"] == STOP_PROCESS).astype(np.float64), window)
@@ -371,7 +389,15 @@ def _sibling_signals(panel: Panel, analog: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> Signals:
+def type_signals(
+    panel: Panel,
+    *,
+    rate_window: int = 60,
+    gate: bool = True,
+    events: EventTable | None = None,
+    keys: Sequence[str] = (),
+    event_rate: np.ndarray | None = None,
+) -> Signals:
     """The monitored signals of one machine type's panel (see the module docstring).
 
     Parameters
@@ -382,6 +408,11 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
         Trailing buckets over which counter rates and the stop share are taken.
     gate
         Blank analog signals while a machine is not running steadily.
+    events, keys, event_rate
+        The type's events over the panel's span, the event keys
+        (:func:`~analytics.event_signals.event_keys`) and each machine's expected
+        events per running hour per key (M, K): each key becomes how surprising the
+        trailing window's count is (``stop:<reason>:surprise``, in sds).
     """
     running = _running(panel)
     analog = _analog(panel)
@@ -410,6 +441,13 @@ def type_signals(panel: Panel, *, rate_window: int = 60, gate: bool = True) -> S
         names.append(name)
         fields.append(name.split(":")[0])
         columns.append(np.where(mask, values, np.nan) if name != "state:stop_share" else values)
+    if keys and event_rate is not None:
+        counts = event_counts(events, panel.machines, panel.ts_ms, panel.step_ms, keys)
+        values = event_surprise(counts, running, panel.step_ms, rate_window, event_rate)
+        for j, key in enumerate(keys):
+            names.append(f"{key}:surprise")
+            fields.append(key)
+            columns.append(np.where(mask, values[..., j], np.nan))
     shape = (len(panel.machines), len(panel.ts_ms), len(names))
     values = np.stack(columns, axis=2) if columns else np.zeros(shape)
     return Signals(names, fields, values, running)
@@ -602,6 +640,8 @@ def _scale_floor(name: str, rate_window: int) -> dict[str, float]:
     the time, so its MAD is 0; one event per window is the least change it can show.
     """
     hours = rate_window / 60
+    if name.endswith(":surprise"):  # already in sds of its Poisson law
+        return {"min_scale": 1.0, "rel_min_scale": 0.0}
     if name.endswith((":rate", "_per_h")):
         return {"min_scale": 2.0 / hours, "rel_min_scale": 0.05}
     if name.startswith("state:"):
@@ -713,14 +753,16 @@ class _TypeModel:
     drive: Drive | None
     spike_habits: dict[int, float]
     steady_by: list[int] | None = None
+    event_keys: list[str] = field(default_factory=list)
+    event_rate: np.ndarray | None = None
 
 
 class Monitor(BaseEstimator):
     """Anomaly pipeline per machine type: ``fit(panels)``, ``score(panels)``, ``alarms(scores)``.
 
-    The defaults are the parameters tuned on seed 1 of the default scenario (7 days,
-    1-s ticks, fit on the first 1.5 days) and frozen for the report seeds
-    (``analytics.evaluation``).
+    The defaults are the parameters tuned on seeds 1 and 5 of the default scenario (7
+    days, 1-s ticks, fit on the first 1.5 days), checked on development seeds and frozen
+    for the report seeds (``analytics.evaluation``).
 
     Parameters
     ----------
@@ -772,6 +814,13 @@ class Monitor(BaseEstimator):
     split_causes : bool
         A field that starts deviating while an alarm of its machine is open opens a
         new alarm naming it (one fault does not hide the next).
+    step_transitions, step_settle : bool, int
+        With events given, a bucket that holds a programme step event (``kind`` step)
+        and the ``step_settle`` buckets after it are transitions, like a drive change.
+    event_rates : bool
+        With events given to ``fit``/``score``, monitor how surprising each stop
+        reason's and alarm code's count per running hour is against the machine's
+        training rate (``analytics.event_signals``).
     field_dev : float
         Deviation (sds) at which a field counts as involved in an episode: an episode
         involving one field only is an instrument fault (a sensor lies alone), several
@@ -801,6 +850,9 @@ class Monitor(BaseEstimator):
         split_causes: bool = True,
         drive_corr: float = 0.7,
         drive_steady: bool = True,
+        event_rates: bool = True,
+        step_transitions: bool = True,
+        step_settle: int = 1,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -822,18 +874,25 @@ class Monitor(BaseEstimator):
         self.split_causes = split_causes
         self.drive_corr = drive_corr
         self.drive_steady = drive_steady
+        self.event_rates = event_rates
+        self.step_transitions = step_transitions
+        self.step_settle = step_settle
 
     # -- fit ---------------------------------------------------------------------------
-    def fit(self, panels: Mapping[str, Panel]) -> Monitor:
+    def fit(
+        self, panels: Mapping[str, Panel], events: Mapping[str, EventTable] | None = None
+    ) -> Monitor:
         """Learn per machine type, machine and signal baselines from a training span.
 
         Labels are never used; protected (trimmed) fits keep a fault that is active
-        during training from becoming the new normal.
+        during training from becoming the new normal. ``events`` (per machine type,
+        over the same span) add a rate signal per stop reason and alarm code seen.
         """
         self.models_: dict[str, _TypeModel] = {}
         for machine_type, panel in panels.items():
             if len(panel.machines) and len(panel.ts_ms):
-                self.models_[machine_type] = self._fit_type(panel)
+                ev = (events or {}).get(machine_type)
+                self.models_[machine_type] = self._fit_type(panel, ev)
         return self
 
     def _hall_groups(self, machines: list[str]) -> dict[str, np.ndarray]:
@@ -841,8 +900,11 @@ class Monitor(BaseEstimator):
         names = np.array([halls.get(m, "*") for m in machines], dtype=object)
         return {str(h): np.flatnonzero(names == h) for h in dict.fromkeys(names.tolist())}
 
-    def _fit_type(self, panel: Panel) -> _TypeModel:
-        raw = type_signals(panel, rate_window=self.rate_window)
+    def _fit_type(self, panel: Panel, events: EventTable | None = None) -> _TypeModel:
+        keys, rate = self._event_baseline(panel, events)
+        raw = type_signals(
+            panel, rate_window=self.rate_window, events=events, keys=keys, event_rate=rate
+        )
         level = self._level(raw, range(len(raw.names)))
         indicators = [k for k in self._heavy(level, raw, None) if raw.names[k].endswith(":sd")]
         steady, lone = _steady(level, raw.values, indicators, self.transition_z)
@@ -860,6 +922,7 @@ class Monitor(BaseEstimator):
             steady_by = [k for k in indicators if raw.names[k] == f"{drive.field}:sd"] or None
             if steady_by:
                 steady = _steady(level, raw.values, steady_by, self.transition_z)[0]
+        steady &= ~self._step_marks(panel, events)
         sig = with_drive(raw, drive)
         d = len(sig.names)
         level += self._level(sig, range(len(raw.names), d))
@@ -911,6 +974,30 @@ class Monitor(BaseEstimator):
             drive,
             spike_habits,
             steady_by,
+            keys,
+            rate,
+        )
+
+    def _event_baseline(
+        self, panel: Panel, events: EventTable | None
+    ) -> tuple[list[str], np.ndarray | None]:
+        """The event keys seen in training and each machine's expected rate of each."""
+        if not self.event_rates or events is None:
+            return [], None
+        keys = event_keys(events)
+        counts = event_counts(events, panel.machines, panel.ts_ms, panel.step_ms, keys)
+        return keys, event_baseline(counts, _running(panel), panel.step_ms)
+
+    def _step_marks(self, panel: Panel, events: EventTable | None) -> np.ndarray:
+        """(M, T) True in buckets a programme step change falls in (and ``step_settle`` after).
+
+        A step change (fill, heat, dose) moves a machine to another regime inside the
+        bucket: its fluctuations there say nothing about the machine's health.
+        """
+        if not self.step_transitions:
+            return np.zeros((len(panel.machines), len(panel.ts_ms)), dtype=bool)
+        return event_marks(
+            events, panel.machines, panel.ts_ms, panel.step_ms, after=self.step_settle
         )
 
     def _level(self, sig: Signals, ks: Any) -> list[Any]:
@@ -980,19 +1067,41 @@ class Monitor(BaseEstimator):
         return z
 
     # -- score -------------------------------------------------------------------------
-    def score(self, panels: Mapping[str, Panel]) -> dict[str, MachineScores]:
-        """Score every machine type the monitor was fitted on (causal, per bucket)."""
+    def score(
+        self, panels: Mapping[str, Panel], events: Mapping[str, EventTable] | None = None
+    ) -> dict[str, MachineScores]:
+        """Score every machine type the monitor was fitted on (causal, per bucket).
+
+        ``events`` per machine type over the panels' spans; without them the event
+        rates learned in ``fit`` score nothing (missing, not normal).
+        """
         if not hasattr(self, "models_"):
             raise RuntimeError("Monitor is not fitted; call fit(panels) first")
         out = {}
         for machine_type, panel in panels.items():
             model = self.models_.get(machine_type)
             if model is not None and len(panel.ts_ms):
-                out[machine_type] = self._score_type(machine_type, model, _align(panel, model))
+                ev = (events or {}).get(machine_type)
+                aligned = _align(panel, model)
+                out[machine_type] = self._score_type(machine_type, model, aligned, ev)
         return out
 
-    def _score_type(self, machine_type: str, model: _TypeModel, panel: Panel) -> MachineScores:
-        sig = with_drive(type_signals(panel, rate_window=self.rate_window), model.drive)
+    def _score_type(
+        self,
+        machine_type: str,
+        model: _TypeModel,
+        panel: Panel,
+        events: EventTable | None = None,
+    ) -> MachineScores:
+        keys = model.event_keys if events is not None else []
+        raw = type_signals(
+            panel,
+            rate_window=self.rate_window,
+            events=events,
+            keys=keys,
+            event_rate=model.event_rate,
+        )
+        sig = with_drive(raw, model.drive)
         m, t = len(panel.machines), len(panel.ts_ms)
         best = np.zeros((m, t))
         top = np.zeros((m, t), dtype=np.int32)
@@ -1011,6 +1120,7 @@ class Monitor(BaseEstimator):
         steady, lone = _steady(model.level, aligned, model.indicators, self.transition_z)
         if model.steady_by:
             steady = _steady(model.level, aligned, model.steady_by, self.transition_z)[0]
+        steady &= ~self._step_marks(panel, events)
         for k, name in enumerate(model.names):
             if not model.keep[k]:
                 continue
@@ -1053,6 +1163,7 @@ class Monitor(BaseEstimator):
             np.where(hit, kinds[0], 0).astype(np.int8),
             np.asarray(n_fields, dtype=np.int8),
             {f: to_unit_score(v) for f, v in field_dev.items()} if self.split_causes else {},
+            steady,
         )
 
     # -- alarms ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from analytics import anomaly_job
 from analytics.anomaly_job import AnomalyJob
+from analytics.events import EventTable
 from analytics.frame import Panel
 from analytics.settings import AnalyticsSettings
 
@@ -24,6 +25,7 @@ class MemoryStore:
     gap: tuple[int, int] = (0, 0)
     halls: dict[str, dict[str, str]] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
+    event_reads: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(3)
@@ -51,6 +53,10 @@ class MemoryStore:
         span, there = self._mask(start, end)
         values = {k: np.where(there[span], v[:, span], np.nan) for k, v in self.full.values.items()}
         return Panel(self.full.machines, self.full.ts_ms[span], MINUTE, values)
+
+    def read_events(self, db: str, machine_type: str, start: int, end: int) -> EventTable:
+        self.event_reads.append((start, end))
+        return EventTable.from_records([])
 
     def hourly_rows(
         self, db: str, machine_type: str, start: int, end: int, source: str
@@ -96,3 +102,12 @@ def test_too_little_history_trains_nothing() -> None:
     job = _job(store)
     assert job.run(["hall_env"], settled_ms=2 * HOUR)["fits"] == 0
     assert job.monitor is None and store.written == []
+
+
+def test_events_are_read_over_the_training_span_and_the_scoring_context() -> None:
+    store = MemoryStore(delivered_ms=3 * HOUR)
+    job = _job(store)
+    job.run(["hall_env"], settled_ms=3 * HOUR)
+    # Trained on [1 h, 3 h) and scored from 1 h with 30 min of context before it.
+    assert store.event_reads[0] == (1 * HOUR, 3 * HOUR)
+    assert store.event_reads[1] == (1 * HOUR - 30 * MINUTE, 3 * HOUR)

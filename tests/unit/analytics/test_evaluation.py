@@ -122,9 +122,13 @@ def test_run_eval_on_a_given_run_prints_the_table(seeds):
     run = _tiny_run()
     report = run_eval(days=1.0, seeds=seeds, tune_seed=1, runs={7: run}, train_days=0.5)
     text = format_report(report)
-    assert "tuned on seed 1" in text and "report seeds 7" in text
+    assert "tuned on seed(s) 1;" in text and "report seeds 7" in text
+    assert "in-sample" not in text
     assert report.overall.faults == 0 and report.overall.alarms >= 0
     assert report.machine_days == pytest.approx(0.5 * 2)
+    several = run_eval(days=1.0, seeds=seeds, tune_seed=(1, 7), runs={7: run}, train_days=0.5)
+    text = format_report(several)
+    assert "tuned on seed(s) 1, 7;" in text and "in-sample" in text
 
 
 def _tiny_run():
