@@ -110,14 +110,20 @@ def _gateways() -> list[PanelBuilder]:
             height=8,
         ).mappings(_ONLINE),  # type: ignore[attr-defined]
         timeseries(
-            "Gateway outbox depth",
+            "Gateway outbox depth, and messages held in memory while its disk is full",
             "short",
             InfluxQL(
                 f'SELECT max("outbox_depth") FROM "internal_gateway" WHERE {gw} '
                 'GROUP BY time($__interval), "factory", "gateway" fill(none)'
             ).alias("$tag_factory/$tag_gateway"),
+            InfluxQL(
+                f'SELECT max("outbox_held") FROM "internal_gateway" WHERE {gw} '
+                'GROUP BY time($__interval), "factory", "gateway" fill(none)'
+            ).alias("$tag_factory/$tag_gateway held (disk full)"),
             ds=INTERNAL_DS,
             span=16,
+            description="Held messages mean the gateway cannot write its outbox "
+            "(disk full): they are kept in memory up to outbox_hold_max_bytes.",
         ),
     ]
 

@@ -8,7 +8,13 @@ every setting.
 """
 
 from gateway.agent import Agent, Produced
-from gateway.errors import ConfigError, GatewayError, OutboxFullError, PublishError
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    OutboxFullError,
+    OutboxStorageError,
+    PublishError,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox, OutboxRow
 from gateway.publisher import Publisher
@@ -25,6 +31,7 @@ __all__ = [
     "Outbox",
     "OutboxFullError",
     "OutboxRow",
+    "OutboxStorageError",
     "Produced",
     "PublishError",
     "Publisher",

@@ -10,7 +10,8 @@ crash never splits a flush and never reuses a ``seq``.
 Sequence numbers are per machine, one counter shared by its ``telemetry`` and
 ``event`` messages, strictly increasing and persisted in the outbox. Refused
 messages (outbox full under ``reject_newest``) keep their numbers: the gaps are
-visible end to end.
+visible end to end. A flush the outbox cannot store (disk full) waits in memory
+(:mod:`gateway.holding`) and keeps its numbers too; one given up for memory is a gap.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.errors import OutboxFullError
+from gateway.holding import FlushWriter, HeldFlush, Outcome
 from gateway.inputs.base import Input, Reading
 from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox
@@ -64,8 +65,9 @@ class Produced:
     """What this process stored for one machine (tests reconcile end to end with it).
 
     ``first_seq``..``last_seq`` are the sequence numbers this process consumed, without
-    holes except the ``rejected`` messages (refused by a full outbox). Rows that
-    ``drop_oldest`` deletes later are counted only in ``outbox_dropped_total``.
+    holes except the ``rejected`` messages (refused by a full outbox, or given up while
+    the outbox could not be written). Rows that ``drop_oldest`` deletes later are
+    counted only in ``outbox_dropped_total``.
     """
 
     first_seq: int | None = None
@@ -127,6 +129,7 @@ class Agent:
     ) -> None:
         self.settings, self.outbox, self.metrics = settings, outbox, metrics
         self.publisher = publisher
+        self.writer = FlushWriter(outbox, metrics, settings.outbox_hold_max_bytes)
         self.ticks = 0
         self.last_ts_ms: int | None = None
         self.done = threading.Event()
@@ -194,18 +197,14 @@ class Agent:
         self._last_flush_rows = len(rows)
         if not rows:
             return
-        try:
-            self.outbox.append(rows, seqs)
-        except OutboxFullError as exc:  # seqs were persisted: the refused ones are gaps
-            self.metrics.outbox_dropped.labels(policy="reject_newest").inc(exc.rejected)
-            self._commit(seqs, stats, rejected=True)
-            return
-        except Exception:  # e.g. disk full: lose this flush, keep the gateway alive
-            log.exception("event=outbox_append_failed messages=%d", len(rows))
-            self.metrics.outbox_dropped.labels(policy="error").inc(len(rows))
-            return
-        self._commit(seqs, stats, rejected=False)
-        if self.publisher is not None:
+        self._seqs.update(seqs)  # handed out now, whatever the outbox does with them
+        self._record(self.writer.write(HeldFlush(rows, seqs, stats)))
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """Book what the writer did with each flush; wake the publisher if rows were stored."""
+        for flush, outcome in outcomes:
+            self._commit(flush.stats, stored=outcome == "stored")
+        if self.publisher is not None and any(o == "stored" for _, o in outcomes):
             self.publisher.wake()
 
     def publish_metrics(self) -> None:
@@ -215,9 +214,11 @@ class Agent:
             self.publisher.publish_metrics(self.metrics.snapshot())
 
     def close(self) -> None:
-        """Flush what is buffered and stop the started inputs."""
+        """Flush what is buffered, store what is held if the disk allows, stop the inputs."""
         if self._buffered_ticks:
             self.flush()
+        if self.writer.held:
+            self._record(self.writer.close())
         for state in self._inputs:
             if state.started:
                 try:
@@ -261,9 +262,13 @@ class Agent:
         need = self._last_flush_rows  # the next flush is about as big as the last
         limit = self.outbox.max_messages
         while (
-            need <= limit < self.outbox.depth() + need or self._broker_backlogged()
+            need <= limit < self.outbox.depth() + need
+            or self._broker_backlogged()
+            or self.writer.held
         ) and not stop.is_set():
             stop.wait(_ROOM_POLL_S)
+            if self.writer.held:  # virtual time waits for the disk instead of holding
+                self._record(self.writer.retry_when_due())
 
     def _broker_backlogged(self) -> bool:
         """Whether the broker stores more messages than a backfill may pile up."""
@@ -430,18 +435,15 @@ class Agent:
             )
             stats[address] = _merge(stats.get(address), made)
 
-    def _commit(
-        self, seqs: dict[str, int], stats: dict[MachineAddress, Produced], *, rejected: bool
-    ) -> None:
-        self._seqs.update(seqs)
-        if not rejected:
+    def _commit(self, stats: dict[MachineAddress, Produced], *, stored: bool) -> None:
+        if stored:
             self.metrics.messages_produced.inc(sum(s.messages for s in stats.values()))
         with self._produced_lock:
             for address, s in stats.items():
                 p = self._produced.setdefault(address, Produced())
                 p.first_seq = s.first_seq if p.first_seq is None else p.first_seq
                 p.last_seq = s.last_seq
-                if rejected:
+                if not stored:
                     p.rejected += s.messages
                 else:
                     p.messages += s.messages

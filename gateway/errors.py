@@ -4,7 +4,8 @@
 
     GatewayError                 base of the gateway core's runtime errors
     ├── PublishError             the MQTT client refused a message for good
-    └── OutboxFullError          reject_newest refused a flush; ``rejected`` says how many
+    ├── OutboxFullError          reject_newest refused a flush; ``rejected`` says how many
+    ├── OutboxStorageError       SQLite could not write (disk full, I/O error); retry later
     └── ConfigError (ValueError) invalid settings or input table; fatal at start-up
 
 Input plugins raise ``ConfigError`` from ``init()`` too (:mod:`gateway.inputs.base`
@@ -13,7 +14,7 @@ re-exports it), so one ``except`` catches settings and plugin errors alike.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "GatewayError", "OutboxFullError", "PublishError"]
+__all__ = ["ConfigError", "GatewayError", "OutboxFullError", "OutboxStorageError", "PublishError"]
 
 
 class GatewayError(Exception):
@@ -42,3 +43,11 @@ class OutboxFullError(GatewayError):
         self.rejected = rejected
         self.depth = depth
         self.max_messages = max_messages
+
+
+class OutboxStorageError(GatewayError):
+    """The outbox database could not be written (disk full, I/O error).
+
+    Nothing of the failed call was stored: the transaction was rolled back, so the
+    caller may retry the very same call later.
+    """

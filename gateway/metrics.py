@@ -48,7 +48,7 @@ class GatewayMetrics:
         )
         self.outbox_dropped = Counter(
             f"{p}outbox_dropped",
-            "Messages lost to a full outbox, by policy.",
+            "Messages lost to a full outbox or full disk, by policy.",
             ["policy"],
             registry=r,
         )
@@ -58,6 +58,21 @@ class GatewayMetrics:
             f"{p}input_errors", "Input start or gather calls that raised.", registry=r
         )
         self.outbox_depth = Gauge(f"{p}outbox_depth", "Messages in the outbox.", registry=r)
+        self.outbox_held = Gauge(
+            f"{p}outbox_held",
+            "Messages held in memory because the outbox could not be written.",
+            registry=r,
+        )
+        self.outbox_storage_failing = Gauge(
+            f"{p}outbox_storage_failing",
+            "1 while the outbox cannot be written (disk full, I/O error): an alarm.",
+            registry=r,
+        )
+        self.outbox_storage_errors = Counter(
+            f"{p}outbox_storage_errors",
+            "Outbox writes that failed (each is retried; nothing is lost by a failure).",
+            registry=r,
+        )
         self.in_flight = Gauge(
             f"{p}in_flight", "Messages handed to the MQTT client, not yet acked.", registry=r
         )

@@ -13,6 +13,16 @@ sequence counters would then be handed out again for different data. One fsync p
 transaction is cheap because the agent writes a whole flush (every machine's batch)
 in one transaction.
 
+Disk space: in WAL mode a write goes to the WAL first and a checkpoint copies it into
+the database, which then grows; a checkpoint that cannot grow the database leaves the
+WAL unable to rewind, and then even the deletes that would free space fail. So the WAL
+is checkpointed small and often (every 128 pages, cut back to 512 KiB), and
+:meth:`Outbox.append` refuses new rows while the filesystem has less than
+``min_free_bytes`` free: that reserve keeps deletes and checkpoints working, so a
+draining outbox frees space even on a full disk. A refused or failed write (disk
+full, I/O error) rolls back whole and raises :class:`OutboxStorageError`; the caller
+retries the same call later (:mod:`gateway.holding`).
+
 Only one process may use an outbox at a time (an exclusive ``flock`` on
 ``<path>.lock``, released by the kernel even after SIGKILL): two gateways sharing a
 file would publish everything twice and reuse sequence numbers.
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -31,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from gateway.errors import GatewayError, OutboxFullError
+from gateway.errors import GatewayError, OutboxFullError, OutboxStorageError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,10 @@ _UPSERT_SEQ = (
     "ON CONFLICT(machine) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)"
 )
 _DROP_LOG_EVERY_S = 10.0
+#: Checkpoint every this many WAL pages (SQLite's default is 1000, 4 MiB) ...
+_WAL_CHECKPOINT_PAGES = 128
+#: ... and cut the WAL back to this size after it, instead of keeping its peak.
+_WAL_LIMIT_BYTES = 512 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +99,24 @@ class Outbox:
         ``drop_oldest`` deletes the oldest rows to make room (counted in
         ``dropped_total``, logged at error level); ``reject_newest`` refuses the new
         rows and raises :class:`OutboxFullError` (counted in ``rejected_total``).
+    min_free_bytes
+        Free space the filesystem must keep for :meth:`append` to write; below it
+        appends raise :class:`OutboxStorageError` (deletes still run).
     """
 
     def __init__(
-        self, path: str | Path, max_messages: int = 200_000, full_policy: FullPolicy = "drop_oldest"
+        self,
+        path: str | Path,
+        max_messages: int = 200_000,
+        full_policy: FullPolicy = "drop_oldest",
+        min_free_bytes: int = 4 << 20,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be >= 1")
         self.path = Path(path)
         self.max_messages = max_messages
         self.full_policy: FullPolicy = full_policy
+        self.min_free_bytes = min_free_bytes
         self.dropped_total = 0
         self.rejected_total = 0
         self._lock = threading.Lock()
@@ -108,8 +131,13 @@ class Outbox:
             self._lock_file.close()
             raise
 
-    def append(self, rows: list[tuple[str, bytes]], seq_updates: dict[str, int]) -> int:
+    def append(
+        self, rows: list[tuple[str, bytes]], seq_updates: dict[str, int], reserve: bool = True
+    ) -> int:
         """Store ``(topic, payload)`` rows (QoS 1) and the next sequence numbers, atomically.
+
+        ``reserve=False`` writes into the reserve too: for a last attempt before the
+        process stops, when data on disk beats data lost with the process.
 
         Returns
         -------
@@ -121,12 +149,17 @@ class Outbox:
         OutboxFullError
             Under ``reject_newest`` when the rows do not fit; the sequence updates are
             committed anyway, so the refused sequence numbers are never reused.
+        OutboxStorageError
+            Nothing was stored (disk full or below the reserve, I/O error); the same
+            call may be retried.
         """
         with self._lock:
+            if reserve:
+                self._check_reserve(rows)
             excess = self._depth + len(rows) - self.max_messages
             refuse = excess > 0 and self.full_policy == "reject_newest"
             dropped = 0
-            with _transaction(self._conn):
+            with self._storage("append"), _transaction(self._conn):
                 self._conn.executemany(_UPSERT_SEQ, seq_updates.items())
                 if not refuse:
                     self._conn.executemany(
@@ -164,11 +197,15 @@ class Outbox:
             return [OutboxRow(i, t, p, q, bool(r)) for i, t, p, q, r in cursor]
 
     def delete(self, ids: Iterable[int]) -> int:
-        """Delete acknowledged rows; ids already gone (dropped) are ignored. Returns the count."""
+        """Delete acknowledged rows; ids already gone (dropped) are ignored. Returns the count.
+
+        Raises :class:`OutboxStorageError` when the deletion could not be written (a
+        delete needs WAL space too); nothing was deleted and the call may be retried.
+        """
         params = [(i,) for i in ids]
         if not params:
             return 0
-        with self._lock, _transaction(self._conn):
+        with self._lock, self._storage("delete"), _transaction(self._conn):
             deleted = self._conn.executemany("DELETE FROM messages WHERE id = ?", params).rowcount
             self._depth -= deleted
             return deleted
@@ -190,6 +227,42 @@ class Outbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _check_reserve(self, rows: list[tuple[str, bytes]]) -> None:
+        """Refuse rows that would eat into the reserve; free pages inside the file count.
+
+        Deleted rows leave free pages that new rows reuse without growing the file, so
+        a draining outbox on a full disk takes new rows again as it empties.
+        """
+        free = shutil.disk_usage(self.path.parent).free
+        if free >= self.min_free_bytes + _size(rows):
+            return
+        pages = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        free += pages * self._conn.execute("PRAGMA page_size").fetchone()[0]
+        if free < self.min_free_bytes + _size(rows):
+            raise OutboxStorageError(
+                f"outbox {self.path}: disk nearly full ({free} bytes free with the "
+                f"file's free pages, {self.min_free_bytes} kept in reserve)"
+            )
+
+    @contextmanager
+    def _storage(self, operation: str) -> Iterator[None]:
+        """Turn SQLite write failures into :class:`OutboxStorageError`, after freeing WAL space."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            freed = self._truncate_wal()
+            raise OutboxStorageError(
+                f"outbox {self.path}: {operation} failed ({exc}); WAL truncated: {freed}"
+            ) from exc
+
+    def _truncate_wal(self) -> bool:
+        """Copy the WAL into the database and cut it to zero bytes; False if that failed."""
+        try:
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            return False
+        return not busy
 
     def _drop_oldest(self, count: int) -> int:
         cursor = self._conn.execute(
@@ -214,15 +287,22 @@ class Outbox:
             self._last_drop_log = now
 
 
+def _size(rows: list[tuple[str, bytes]]) -> int:
+    return sum(len(topic) + len(payload) for topic, payload in rows)
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # SQLite may already have rolled back on its own after a full disk (SQLITE_FULL), and
+    # a COMMIT that fails leaves the transaction open: roll back only what is still open.
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -232,6 +312,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise GatewayError(f"outbox {path}: cannot switch to WAL mode (got {mode!r})")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
     conn.executescript(_SCHEMA)
     return conn
 

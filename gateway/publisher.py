@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.errors import OutboxStorageError
 from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox, OutboxRow
 from gateway.settings import GatewaySettings
@@ -123,6 +124,7 @@ class Publisher:
         self._inflight: dict[int, OutboxRow] = {}  # mid -> row; pump thread only
         self._barrier: set[int] = set()  # mids paho re-sends after a reconnect
         self._retry: deque[tuple[float, OutboxRow]] = deque()
+        self._undeleted: list[int] = []  # done with, but the disk refused the delete
         self._refusal_logged: dict[int, float] = {}  # reason code -> last log time
         self.broker_backlog: int | None = None  # messages the broker stores, when watched
         self._cursor = 0  # id of the last row handed to paho
@@ -262,11 +264,29 @@ class Publisher:
                     refused.append(row.id)
             else:
                 done.append(row.id)
-        if done or refused:
-            self.outbox.delete(done + refused)
+        if done or refused or self._undeleted:
+            self._delete(done + refused)
         if done:
             self.acked_total += len(done)
             self.metrics.messages_acked.inc(len(done))
+
+    def _delete(self, ids: list[int]) -> None:
+        """Delete rows that are done with; keep the ids for the next round if the disk refuses.
+
+        The rows stay in the outbox meanwhile but behind the cursor, so they are not
+        published again by this process (a restart would resend them: harmless, since
+        writes are idempotent).
+        """
+        ids = self._undeleted + ids
+        try:
+            self.outbox.delete(ids)
+        except OutboxStorageError as exc:
+            if not self._undeleted:
+                log.error("event=outbox_delete_failed rows=%d error=%r", len(ids), str(exc))
+            self._count_error("outbox_delete_failed")
+            self._undeleted = ids
+            return
+        self._undeleted = []
 
     def _log_refusal(self, row: OutboxRow, reason: ReasonCode) -> None:
         # One line per reason and second at most: a missing subscriber refuses every row.
@@ -297,7 +317,7 @@ class Publisher:
             log.error("event=publish_refused id=%d topic=%r error=%r", row.id, row.topic, str(exc))
             self._count_error("invalid")
             self.metrics.outbox_dropped.labels(policy="invalid").inc()
-            self.outbox.delete([row.id])
+            self._delete([row.id])
             return True
         rc = mqtt.MQTTErrorCode(info.rc)
         if rc == mqtt.MQTT_ERR_QUEUE_SIZE:

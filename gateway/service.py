@@ -96,7 +96,9 @@ class Gateway(Lifecycle):
         """
         s = self.settings
         inputs = list(self._given_inputs) if self._given_inputs is not None else _build_inputs(s)
-        self._outbox = Outbox(s.outbox_path, s.outbox_max_messages, s.outbox_full_policy)
+        self._outbox = Outbox(
+            s.outbox_path, s.outbox_max_messages, s.outbox_full_policy, s.outbox_min_free_bytes
+        )
         try:
             self._publisher = Publisher(s, self._outbox, self.metrics, self._client_factory)
             self._agent = Agent(s, inputs, self._outbox, self.metrics, self._publisher)

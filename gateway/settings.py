@@ -63,6 +63,8 @@ class GatewaySettings(BaseSettings):
     outbox_path: Path
     outbox_max_messages: int = Field(200_000, ge=1)
     outbox_full_policy: Literal["drop_oldest", "reject_newest"] = "drop_oldest"
+    outbox_hold_max_bytes: int = Field(64 << 20, ge=0)
+    outbox_min_free_bytes: int = Field(4 << 20, ge=0)
     max_unacked: int = Field(1000, ge=1, le=MAX_UNACKED_LIMIT)
     sample_interval_s: float = Field(1.0, gt=0)
     samples_per_message: int = Field(1, ge=1, le=MAX_SAMPLES)

@@ -16,6 +16,9 @@ NAMES = {
     "events_total",
     "input_errors_total",
     "outbox_depth",
+    "outbox_held",
+    "outbox_storage_failing",
+    "outbox_storage_errors_total",
     "in_flight",
     "connected",
 }
