@@ -41,6 +41,8 @@ Context conditions the baselines, all learned from the training span without lab
   training saw (a recipe never run before is no fault), a tightly tied one's always;
 - settings (fields frozen most of the time: a batch weight, an overfeed), integrators (a
   roll's length) and signals too heavy-tailed for a robust z are not monitored;
+- a machine's baseline spread is floored at a share of its class's median spread
+  (``peer_scale_floor``): one recipe all through training is no norm for later ones;
 - each signal's deviation is scaled down when it reached more than ``calib_ref`` sds in
   training on the median machine (a daily cycle, a recipe's steps), so every signal
   alarms about equally rarely on normal data.
@@ -814,6 +816,12 @@ class Monitor(BaseEstimator):
     split_causes : bool
         A field that starts deviating while an alarm of its machine is open opens a
         new alarm naming it (one fault does not hide the next).
+    peer_scale_floor, min_peer_machines : float, int
+        Each machine's baseline spread of a signal is at least ``peer_scale_floor``
+        times the median machine's (``_peer_floor``), in classes of at least
+        ``min_peer_machines`` (two machines' median is no class norm): a training
+        span that was unusually quiet on one machine (one recipe) does not make its
+        ordinary variation a fault.
     step_transitions, step_settle : bool, int
         With events given, a bucket that holds a programme step event (``kind`` step)
         and the ``step_settle`` buckets after it are transitions, like a drive change.
@@ -853,6 +861,8 @@ class Monitor(BaseEstimator):
         event_rates: bool = True,
         step_transitions: bool = True,
         step_settle: int = 1,
+        peer_scale_floor: float = 0.75,
+        min_peer_machines: int = 4,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -877,6 +887,8 @@ class Monitor(BaseEstimator):
         self.event_rates = event_rates
         self.step_transitions = step_transitions
         self.step_settle = step_settle
+        self.peer_scale_floor = peer_scale_floor
+        self.min_peer_machines = min_peer_machines
 
     # -- fit ---------------------------------------------------------------------------
     def fit(
@@ -1001,13 +1013,16 @@ class Monitor(BaseEstimator):
         )
 
     def _level(self, sig: Signals, ks: Any) -> list[Any]:
-        """Protected per-machine baselines of the signals ``ks``."""
-        return [
-            _protected(
+        """Protected per-machine baselines of the signals ``ks``, floored by their peers'."""
+        share = self.peer_scale_floor if sig.values.shape[0] >= self.min_peer_machines else 0.0
+        out = []
+        for k in ks:
+            det = _protected(
                 **_scale_floor(sig.names[k], self.rate_window), **_residual_floor(sig, k)
             ).fit(sig.values[..., k, None])
-            for k in ks
-        ]
+            _peer_floor(det.detector_, share)
+            out.append(det)
+        return out
 
     def _not_integrators(self, sig: Signals) -> np.ndarray:
         """False for every signal of a field whose level only moves one way."""
@@ -1285,6 +1300,24 @@ class Monitor(BaseEstimator):
                     )
                 )
         return out
+
+
+def _peer_floor(det: RobustZ, share: float) -> None:
+    """Raise each machine's baseline spread to ``share`` x the median machine's.
+
+    A machine whose training span happened to be unusually quiet (one recipe, a
+    temperature held for hours) gets a spread far below its peers' for the same
+    signal, and its first ordinary batch then reads as tens of sds. The class knows
+    better: ``scale_m = max(scale_m, share * median_j scale_j)`` (per signal).
+    """
+    if share <= 0:
+        return
+    scale = det.scale_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanmedian(scale, axis=0, keepdims=True)
+    floor = np.where(np.isfinite(typical), share * typical, 0.0)
+    det.scale_ = np.where(np.isfinite(scale), np.maximum(scale, floor), scale)
 
 
 def _explained(alarm: MonitorAlarm, halls: Sequence[MonitorAlarm]) -> bool:
