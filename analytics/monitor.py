@@ -30,7 +30,9 @@ Context conditions the baselines, all learned from the training span without lab
   before, and over most of the last minutes; types without a state always) and outside
   *transition* buckets, where a fluctuation that normally only reports starts and stops
   (a loom's speed sd; found by its heavy training tail) jumps; for a type with a
-  drive only the drive's own fluctuation marks a transition (``drive_steady``); a
+  drive only the drive's own fluctuation marks a transition (``drive_steady``), and the
+  other fluctuations are judged against their own spread in the drive's steady buckets
+  (``steady_fluctuations``: a pump that starts cavitating at a steady speed); a
   bucket holding a programme step event (fill, heat, dose) is a transition too
   (``step_transitions``);
 - a *drive* (:func:`fit_drive`: the level most others follow, a jet's pump speed) turns
@@ -810,6 +812,13 @@ class Monitor(BaseEstimator):
         fluctuation jumps (the pump changes speed); the other fluctuations stay
         unmonitored but no longer blank the levels: a rope tangle shakes the reel
         while the pump holds, and the reel's slowing is the evidence.
+    steady_fluctuations : bool
+        With ``drive_steady``, a fluctuation that is heavy-tailed only because its
+        bucket holds a change of the drive (a pump changing speed shakes the flow) is
+        judged within the drive's steady buckets: when its tail there stays within
+        ``tail_max`` it is monitored like any signal, against the machine's own steady
+        fluctuation (a cavitating pump's flow and current start to shake while the pump
+        holds its speed); only the drive's own fluctuation remains a mere indicator.
     drive_corr : float
         Pooled correlation with the drive a signal needs to be watched as a follower
         (through its residual from the drive line, ``fit_drive``).
@@ -863,6 +872,7 @@ class Monitor(BaseEstimator):
         step_settle: int = 1,
         peer_scale_floor: float = 0.75,
         min_peer_machines: int = 4,
+        steady_fluctuations: bool = True,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -889,6 +899,7 @@ class Monitor(BaseEstimator):
         self.step_settle = step_settle
         self.peer_scale_floor = peer_scale_floor
         self.min_peer_machines = min_peer_machines
+        self.steady_fluctuations = steady_fluctuations
 
     # -- fit ---------------------------------------------------------------------------
     def fit(
@@ -939,8 +950,9 @@ class Monitor(BaseEstimator):
         d = len(sig.names)
         level += self._level(sig, range(len(raw.names), d))
         keep = np.ones(d, dtype=bool)
-        keep[self._heavy(level, sig, steady, gate_all=by_drive)] = False
-        keep[indicators] = False
+        within = by_drive or (self.steady_fluctuations and steady_by is not None)
+        keep[self._heavy(level, sig, steady, gate_all=within)] = False
+        keep[steady_by if within and steady_by else indicators] = False
         keep &= self._not_integrators(sig)
         habits = instrument_habits(panel, sig.running, sig.names)
         keep &= np.array([habits.get(f, (0.0, 0.0))[1] < SETTING_SHARE for f in sig.fields])
