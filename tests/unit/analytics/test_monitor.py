@@ -7,19 +7,15 @@ import pickle
 import numpy as np
 import pytest
 
+from analytics.drive import Drive, Signals, drive_curve, fit_curve, with_drive
 from analytics.evaluation import _split
 from analytics.frame import Panel
 from analytics.monitor import (
-    Drive,
     Monitor,
-    Signals,
-    drive_curve,
-    fit_curve,
     setpoint_pairs,
     sibling_groups,
     trailing_mean,
     type_signals,
-    with_drive,
 )
 from analytics.simdata import START_MS, simulate
 
