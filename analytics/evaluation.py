@@ -391,11 +391,12 @@ def format_report(report: EvalReport) -> str:
 #: Frozen monitor parameters, tuned on ``TUNE_SEED`` only: the ``Monitor`` defaults, which
 #: are where they are set (one place), without the per-factory hall map.
 PARAMS: dict[str, Any] = {k: v for k, v in Monitor().get_params().items() if k != "halls"}
-#: Seeds used for what. Seed 1 tuned the first monitor, seeds 1 and 5 every change since.
-#: Seeds 2, 3, 4, 6 and 7 are a development set: each change was checked on them, a few
-#: times, for not regressing (so figures on them are optimistic). Seeds 8-11 were
-#: generated fresh and held out for one final report with the frozen parameters.
-TUNE_SEED: tuple[int, ...] = (1, 5)
+#: Seeds used for what. Seed 1 tuned the first monitor; seeds 1 and 5, and from the event
+#: signals on also seed 12 (a run generated for tuning), every change since. Seeds 2, 3,
+#: 4, 6 and 7 are a development set: each candidate change was checked on them, a few
+#: times in all, for not regressing (so figures on them are optimistic). Seeds 8-11 were
+#: generated fresh and are held out for one final report with the frozen parameters.
+TUNE_SEED: tuple[int, ...] = (1, 5, 12)
 DEV_SEEDS = (2, 3, 4, 6, 7)
 REPORT_SEEDS = (8, 9, 10, 11)
 
