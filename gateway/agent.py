@@ -138,6 +138,7 @@ class Agent:
         self._groups: dict[int, _Group] = {}
         self._buffered_ticks = 0
         self._last_flush_rows = 0
+        self._next_metrics = float("inf")  # set when run() starts
         self._produced: dict[MachineAddress, Produced] = {}
         self._produced_lock = threading.Lock()
         self._topics: dict[tuple[MachineAddress, str], str] = {}
@@ -157,16 +158,14 @@ class Agent:
                 ticks = self._fast_forward_ticks(stop)
             else:
                 ticks = self._real_time_ticks(stop)
-            next_metrics = time.monotonic() + self.settings.metrics_interval_s
+            self._next_metrics = time.monotonic() + self.settings.metrics_interval_s
             for ts_ms in ticks:
                 try:
                     self.tick(ts_ms)
                 except Exception:  # a bug must not stop the gateway; the tick is lost
                     log.exception("event=tick_failed ts=%d", ts_ms)
                     self.metrics.input_errors.inc()
-                if time.monotonic() >= next_metrics:
-                    self.publish_metrics()
-                    next_metrics = time.monotonic() + self.settings.metrics_interval_s
+                self._metrics_when_due()
         finally:
             self.close()
             self.done.set()
@@ -206,6 +205,11 @@ class Agent:
             self._commit(flush.stats, stored=outcome == "stored")
         if self.publisher is not None and any(o == "stored" for _, o in outcomes):
             self.publisher.wake()
+
+    def _metrics_when_due(self) -> None:
+        if time.monotonic() >= self._next_metrics:
+            self.publish_metrics()
+            self._next_metrics = time.monotonic() + self.settings.metrics_interval_s
 
     def publish_metrics(self) -> None:
         """Send a self-metrics snapshot through the publisher (not outboxed)."""
@@ -269,6 +273,7 @@ class Agent:
             stop.wait(_ROOM_POLL_S)
             if self.writer.held:  # virtual time waits for the disk instead of holding
                 self._record(self.writer.retry_when_due())
+                self._metrics_when_due()  # the alarm must go out while it waits
 
     def _broker_backlogged(self) -> bool:
         """Whether the broker stores more messages than a backfill may pile up."""

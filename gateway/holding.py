@@ -26,6 +26,11 @@ __all__ = ["FlushWriter", "HeldFlush", "HoldQueue", "Outcome"]
 log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 10.0
+#: A held row's tuple, ``str`` and ``bytes`` objects, beyond their characters.
+_ROW_OVERHEAD_BYTES = 150
+#: A stopping gateway stores rows until only this share of the outbox's reserve is
+#: left free; not less, or the next process could not even delete.
+_STOP_RESERVE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +43,8 @@ class HeldFlush:
 
     @property
     def size(self) -> int:
-        """Payload and topic bytes: what holding this flush costs in memory."""
-        return sum(len(topic) + len(payload) for topic, payload in self.rows)
+        """What holding this flush costs in memory: topics, payloads and Python's objects."""
+        return sum(len(t) + len(p) + _ROW_OVERHEAD_BYTES for t, p in self.rows)
 
 
 Outcome = tuple[HeldFlush, Literal["stored", "rejected", "given_up"]]
@@ -48,13 +53,13 @@ Outcome = tuple[HeldFlush, Literal["stored", "rejected", "given_up"]]
 class HoldQueue:
     """Bounded FIFO of held flushes; the oldest give way when ``max_bytes`` is exceeded.
 
-    >>> q = HoldQueue(max_bytes=10)
+    >>> q = HoldQueue(max_bytes=200)
     >>> q.push(HeldFlush([("t", b"12345")], {"m": 1}))
     []
-    >>> [len(f.rows) for f in q.push(HeldFlush([("t", b"67890")], {"m": 2}))]
-    [1]
+    >>> [f.seqs for f in q.push(HeldFlush([("t", b"67890")], {"m": 2}))]
+    [{'m': 1}]
     >>> len(q), q.messages, q.bytes
-    (1, 1, 6)
+    (1, 1, 156)
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -127,6 +132,9 @@ class FlushWriter:
         self._next_try = 0.0
         self._last_log = float("-inf")
         self._held_peak = 0
+        # Seqs of given-up flushes, written with the next append: a machine that is in
+        # no later flush must not hand them out again after a restart.
+        self._unpersisted: dict[str, int] = {}
 
     @property
     def failing(self) -> bool:
@@ -150,38 +158,41 @@ class FlushWriter:
         return self.retry()
 
     def close(self) -> list[Outcome]:
-        """Last attempt before the process stops: the reserve may be used; else burn the seqs.
+        """Last attempt before the process stops; what is still held is lost as a seq gap.
 
-        What still cannot be stored is lost with the process. Its seqs are then written
-        alone (a tiny transaction that may succeed where the rows did not), so the next
-        process continues after them and the loss shows end to end as a gap.
+        The seqs of everything held are written first (a tiny transaction that may
+        succeed where rows would not), so the next process continues after them; then
+        rows are stored down to half the outbox's reserve.
         """
-        outcomes = self.retry(reserve=False)
-        if not self.held:
-            return outcomes
-        lost = [self.held.pop() for _ in range(len(self.held))]
-        seqs: dict[str, int] = {}
-        for flush in lost:
+        seqs = dict(self._unpersisted)
+        for flush in self.held:
             seqs.update(flush.seqs)  # later flushes carry higher seqs
         try:
-            self.outbox.append([], seqs, reserve=False)
-            burned = "yes"
+            self.outbox.append([], seqs, reserve=0.0)
+            self._unpersisted, burned = {}, "yes"
         except Exception as exc:
             burned = f"no ({exc})"
-        outcomes += [(flush, "given_up") for flush in lost]
-        messages = sum(len(flush.rows) for flush in lost)
+        outcomes = self.retry(reserve=_STOP_RESERVE)
+        if not self.held:
+            return outcomes
+        lost = [(self.held.pop(), "given_up") for _ in range(len(self.held))]
+        messages = sum(len(flush.rows) for flush, _ in lost)
         self.metrics.outbox_dropped.labels(policy="storage").inc(messages)
         self.metrics.outbox_held.set(0)
         log.error("event=outbox_held_lost_at_stop messages=%d seqs_burned=%s", messages, burned)
-        return outcomes
+        return outcomes + lost
 
-    def retry(self, reserve: bool = True) -> list[Outcome]:
-        """Store held flushes oldest first until one fails or none is left."""
+    def retry(self, reserve: float = 1.0) -> list[Outcome]:
+        """Store held flushes oldest first until one fails or none is left.
+
+        ``reserve``: the share of the outbox's free-space reserve to keep (see
+        :meth:`Outbox.append`).
+        """
         outcomes: list[Outcome] = []
         while self.held:
             flush = self.held.first()
             try:
-                self.outbox.append(flush.rows, flush.seqs, reserve)
+                self.outbox.append(flush.rows, {**self._unpersisted, **flush.seqs}, reserve)
             except OutboxFullError as exc:
                 self.metrics.outbox_dropped.labels(policy="reject_newest").inc(exc.rejected)
                 outcomes.append((self.held.pop(), "rejected"))
@@ -190,6 +201,7 @@ class FlushWriter:
                 break
             else:
                 outcomes.append((self.held.pop(), "stored"))
+            self._unpersisted = {}
         if not self.held:
             self._recovered()
         self.metrics.outbox_held.set(self.held.messages)
@@ -228,6 +240,8 @@ class FlushWriter:
         self.metrics.outbox_storage_failing.set(0)
 
     def _give_up(self, outcomes: list[Outcome]) -> None:
+        for flush, _ in outcomes:
+            self._unpersisted.update(flush.seqs)
         messages = sum(len(flush.rows) for flush, _ in outcomes)
         self.metrics.outbox_dropped.labels(policy="storage").inc(messages)
         log.error(

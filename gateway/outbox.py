@@ -16,7 +16,7 @@ in one transaction.
 Disk space: in WAL mode a write goes to the WAL first and a checkpoint copies it into
 the database, which then grows; a checkpoint that cannot grow the database leaves the
 WAL unable to rewind, and then even the deletes that would free space fail. So the WAL
-is checkpointed small and often (every 128 pages, cut back to 512 KiB), and
+is checkpointed small and often (every 128 pages, cut back to 1 MiB), and
 :meth:`Outbox.append` refuses new rows while the filesystem has less than
 ``min_free_bytes`` free: that reserve keeps deletes and checkpoints working, so a
 draining outbox frees space even on a full disk. A refused or failed write (disk
@@ -70,7 +70,7 @@ _DROP_LOG_EVERY_S = 10.0
 #: Checkpoint every this many WAL pages (SQLite's default is 1000, 4 MiB) ...
 _WAL_CHECKPOINT_PAGES = 128
 #: ... and cut the WAL back to this size after it, instead of keeping its peak.
-_WAL_LIMIT_BYTES = 512 << 10
+_WAL_LIMIT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +132,13 @@ class Outbox:
             raise
 
     def append(
-        self, rows: list[tuple[str, bytes]], seq_updates: dict[str, int], reserve: bool = True
+        self, rows: list[tuple[str, bytes]], seq_updates: dict[str, int], reserve: float = 1.0
     ) -> int:
         """Store ``(topic, payload)`` rows (QoS 1) and the next sequence numbers, atomically.
 
-        ``reserve=False`` writes into the reserve too: for a last attempt before the
-        process stops, when data on disk beats data lost with the process.
+        ``reserve`` is the share of ``min_free_bytes`` that must stay free: less than 1
+        for a last attempt before the process stops (data on disk beats data lost with
+        the process), never 0 for rows, or the next process could not even delete.
 
         Returns
         -------
@@ -154,8 +155,7 @@ class Outbox:
             call may be retried.
         """
         with self._lock:
-            if reserve:
-                self._check_reserve(rows)
+            self._check_reserve(rows, int(reserve * self.min_free_bytes))
             excess = self._depth + len(rows) - self.max_messages
             refuse = excess > 0 and self.full_policy == "reject_newest"
             dropped = 0
@@ -205,9 +205,12 @@ class Outbox:
         params = [(i,) for i in ids]
         if not params:
             return 0
-        with self._lock, self._storage("delete"), _transaction(self._conn):
-            deleted = self._conn.executemany("DELETE FROM messages WHERE id = ?", params).rowcount
-            self._depth -= deleted
+        with self._lock:
+            with self._storage("delete"), _transaction(self._conn):
+                deleted = self._conn.executemany(
+                    "DELETE FROM messages WHERE id = ?", params
+                ).rowcount
+            self._depth -= deleted  # only once committed: a full disk fails at COMMIT
             return deleted
 
     def depth(self) -> int:
@@ -228,21 +231,22 @@ class Outbox:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _check_reserve(self, rows: list[tuple[str, bytes]]) -> None:
-        """Refuse rows that would eat into the reserve; free pages inside the file count.
+    def _check_reserve(self, rows: list[tuple[str, bytes]], reserve: int) -> None:
+        """Refuse rows that would eat into ``reserve``; free pages inside the file count.
 
         Deleted rows leave free pages that new rows reuse without growing the file, so
         a draining outbox on a full disk takes new rows again as it empties.
         """
+        need = reserve + _size(rows)
         free = shutil.disk_usage(self.path.parent).free
-        if free >= self.min_free_bytes + _size(rows):
+        if free >= need:
             return
         pages = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
         free += pages * self._conn.execute("PRAGMA page_size").fetchone()[0]
-        if free < self.min_free_bytes + _size(rows):
+        if free < need:
             raise OutboxStorageError(
                 f"outbox {self.path}: disk nearly full ({free} bytes free with the "
-                f"file's free pages, {self.min_free_bytes} kept in reserve)"
+                f"file's free pages, {reserve} kept in reserve)"
             )
 
     @contextmanager

@@ -59,6 +59,8 @@ NO_MATCHING_SUBSCRIBERS = 0x10
 TRANSIENT_REFUSALS = frozenset({NO_MATCHING_SUBSCRIBERS, 0x80, 0x83, 0x97})
 _PUMP_IDLE_S = 0.2
 _PUMP_ERROR_PAUSE_S = 1.0
+#: Rows per DELETE transaction: a full disk still has room for a small one.
+_DELETE_CHUNK = 500
 
 
 class _Client(Protocol):
@@ -271,21 +273,22 @@ class Publisher:
             self.metrics.messages_acked.inc(len(done))
 
     def _delete(self, ids: list[int]) -> None:
-        """Delete rows that are done with; keep the ids for the next round if the disk refuses.
+        """Delete rows that are done with, in chunks; keep what the disk refuses for later.
 
         The rows stay in the outbox meanwhile but behind the cursor, so they are not
         published again by this process (a restart would resend them: harmless, since
         writes are idempotent).
         """
         ids = self._undeleted + ids
-        try:
-            self.outbox.delete(ids)
-        except OutboxStorageError as exc:
-            if not self._undeleted:
-                log.error("event=outbox_delete_failed rows=%d error=%r", len(ids), str(exc))
-            self._count_error("outbox_delete_failed")
-            self._undeleted = ids
-            return
+        for start in range(0, len(ids), _DELETE_CHUNK):  # small enough for a full disk
+            try:
+                self.outbox.delete(ids[start : start + _DELETE_CHUNK])
+            except OutboxStorageError as exc:
+                if not self._undeleted:
+                    log.error("event=outbox_delete_failed rows=%d error=%r", len(ids), str(exc))
+                self._count_error("outbox_delete_failed")
+                self._undeleted = ids[start:]
+                return
         self._undeleted = []
 
     def _log_refusal(self, row: OutboxRow, reason: ReasonCode) -> None:

@@ -76,7 +76,8 @@ def make_agent(make_settings: Callable[..., GatewaySettings]) -> Iterator[Callab
 
     def make(inputs: list[Any], **settings: Any) -> Agent:
         s = make_settings(**settings)
-        boxes.append(Outbox(s.outbox_path, s.outbox_max_messages, s.outbox_full_policy))
+        # No free-space reserve: these tests fill the database, not the filesystem.
+        boxes.append(Outbox(s.outbox_path, s.outbox_max_messages, s.outbox_full_policy, 0))
         agent = Agent(s, inputs, boxes[-1], GatewayMetrics())
         agent.writer.retry_s = 0.0  # retry on every flush: the tests step time themselves
         return agent
@@ -89,7 +90,7 @@ def make_agent(make_settings: Callable[..., GatewaySettings]) -> Iterator[Callab
 def test_a_failed_append_stores_nothing_and_the_same_call_succeeds_later(
     make_settings: Callable[..., GatewaySettings],
 ) -> None:
-    with Outbox(make_settings().outbox_path) as box:
+    with Outbox(make_settings().outbox_path, min_free_bytes=0) as box:
         box.append([("t/a", b"x" * 3000)], {"m": 1})
         fill_disk(box, True)
         rows = [("t/a", b"y" * 3000) for _ in range(4)]
@@ -167,6 +168,24 @@ def test_past_the_memory_bound_the_oldest_held_flushes_become_seq_gaps(
     assert agent.outbox.next_seqs()["c1/f01/weave1/l0000"] == produced.last_seq + 1
 
 
+def test_given_up_seqs_are_persisted_even_for_a_machine_in_no_later_flush(
+    make_agent: Callable[..., Agent], make_input: Any
+) -> None:
+    silent_after_two = make_input(n=2, hall="spin1", fail_on=tuple(range(2, 100)))
+    agent = make_agent(
+        [make_input(n=40), silent_after_two], samples_per_message=1, outbox_hold_max_bytes=1
+    )
+    agent.tick(T0)
+    fill_disk(agent.outbox, True)
+    for k in range(1, 6):  # spin1's one flush in here is given up for memory
+        agent.tick(T0 + 1000 * k)
+    fill_disk(agent.outbox, False)
+    agent.tick(T0 + 6000)
+    spin = next(p for a, p in agent.produced().items() if a.hall == "spin1")
+    assert spin.rejected > 0  # the flush of tick 1 was given up
+    assert agent.outbox.next_seqs()["c1/f01/spin1/l0000"] == spin.last_seq + 1
+
+
 def test_flushes_still_held_at_stop_are_lost_as_a_seq_gap(
     make_agent: Callable[..., Agent], make_input: Any
 ) -> None:
@@ -206,13 +225,13 @@ def test_fast_forward_waits_for_the_disk_instead_of_holding(
 
 
 def test_hold_queue_keeps_order_and_never_gives_up_the_newest_flush() -> None:
-    queue = HoldQueue(max_bytes=100)
+    queue = HoldQueue(max_bytes=400)  # two of these flushes (191 bytes each)
     flushes = [HeldFlush([("t", bytes(40))], {"m": i}) for i in range(4)]
     given_up = [f for flush in flushes for f in queue.push(flush)]
     assert [f.seqs["m"] for f in given_up] == [0, 1]
     assert [f.seqs["m"] for f in queue] == [2, 3]
     assert queue.push(HeldFlush([("t", bytes(500))], {"m": 9})) == [flushes[2], flushes[3]]
-    assert (len(queue), queue.bytes) == (1, 501)
+    assert (len(queue), queue.bytes) == (1, 651)
 
 
 def test_a_refused_delete_is_retried_and_the_rows_are_not_sent_twice(
