@@ -17,7 +17,18 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.inputs.base import Reading
 from gateway.settings import GatewaySettings
-from millwatch.contract import MachineAddress
+from millwatch.contract import MachineAddress, decode_records, decode_telemetry, parse_topic
+
+
+def machine_seq(topic: str, payload: bytes) -> tuple[str, str, int]:
+    """(machine, channel, seq) of one machine message, whatever its channel."""
+    parsed = parse_topic(topic)
+    assert parsed.address is not None, topic
+    if parsed.channel == "telemetry":
+        seq = decode_telemetry(payload).seq
+    else:
+        seq = decode_records(payload, parsed.channel).seq
+    return parsed.address.machine, parsed.channel, seq
 
 
 @dataclass

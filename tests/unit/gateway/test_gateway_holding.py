@@ -25,7 +25,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.settings import GatewaySettings
-from millwatch.contract import decode_records, decode_telemetry, parse_topic
+from tests.unit.gateway.conftest import machine_seq
 
 T0 = 1_767_168_000_000
 
@@ -55,14 +55,9 @@ def outbox_seqs(box: Outbox, channels: tuple[str, ...] = ("telemetry",)) -> dict
     """Seqs per machine of the rows on ``channels``, in outbox (id) order."""
     seqs: dict[str, list[int]] = {}
     for row in box.read(0, 100_000):
-        topic = parse_topic(row.topic)
-        if topic.channel not in channels or topic.address is None:
-            continue
-        if topic.channel == "telemetry":
-            seq = decode_telemetry(row.payload).seq
-        else:
-            seq = decode_records(row.payload, topic.channel).seq
-        seqs.setdefault(topic.address.machine, []).append(seq)
+        machine, channel, seq = machine_seq(row.topic, row.payload)
+        if channel in channels:
+            seqs.setdefault(machine, []).append(seq)
     return seqs
 
 

@@ -13,7 +13,7 @@ from gateway.__main__ import main
 from gateway.errors import ConfigError, GatewayError
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
-from millwatch.contract import decode_records, decode_telemetry, parse_topic
+from tests.unit.gateway.conftest import machine_seq
 
 
 def auto_acking(client_factory: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -29,12 +29,8 @@ def auto_acking(client_factory: Callable[[str], Any]) -> Callable[[str], Any]:
 def seqs_by_machine(client: Any) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for sent in client.data():
-        topic = parse_topic(sent.topic)
-        if topic.channel == "telemetry":
-            seq = decode_telemetry(sent.payload).seq
-        else:
-            seq = decode_records(sent.payload, topic.channel).seq
-        out.setdefault(topic.address.machine, []).append(seq)
+        machine, _, seq = machine_seq(sent.topic, sent.payload)
+        out.setdefault(machine, []).append(seq)
     return out
 
 
