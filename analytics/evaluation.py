@@ -393,12 +393,14 @@ def format_report(report: EvalReport) -> str:
 PARAMS: dict[str, Any] = {k: v for k, v in Monitor().get_params().items() if k != "halls"}
 #: Seeds used for what. Seed 1 tuned the first monitor; seeds 1 and 5, and from the event
 #: signals on also seed 12 (a run generated for tuning), every change since. Seeds 2, 3,
-#: 4, 6 and 7 are a development set: each candidate change was checked on them, a few
-#: times in all, for not regressing (so figures on them are optimistic). Seeds 8-11 were
-#: generated fresh and are held out for one final report with the frozen parameters.
+#: 4, 6 and 7 were the development set; seeds 8-11 were held out for one report (F1
+#: 80.2 %) and, that report made, joined the development set: the nine seeds 2-4 and 6-11
+#: are checked, a few times per change, for not regressing (so figures on them are
+#: optimistic). Seeds 13-16 are generated fresh and held out for one final report with
+#: the frozen parameters.
 TUNE_SEED: tuple[int, ...] = (1, 5, 12)
-DEV_SEEDS = (2, 3, 4, 6, 7)
-REPORT_SEEDS = (8, 9, 10, 11)
+DEV_SEEDS = (2, 3, 4, 6, 7, 8, 9, 10, 11)
+REPORT_SEEDS = (13, 14, 15, 16)
 
 
 def _split(panel: Any, cut_ms: int) -> tuple[Any, Any]:

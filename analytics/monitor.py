@@ -18,6 +18,9 @@ the panel holds, not from the fault catalogue:
   how surprising the trailing window's count is for the machine's training rate
   (``stop:LINT_CLEAN:surprise``, :mod:`analytics.event_signals`): a machine stopping
   ten times as often for one reason, or raising its own alarm again and again.
+- with step events (optional): each tracking error judged within the programme step
+  the machine is in (``liquor_temp_c:err@step``, :mod:`analytics.step_signals`): a
+  ramp lagging its setpoint more than the class's ramps of that step do;
 - every member of a numbered field family (``zone1_temp_c`` ... ``zone8_temp_c``,
   :func:`sibling_groups`) against the median of its siblings, in units of their spread
   (``zone3_temp_c:sib``): one zone going cold while its neighbours hold stands out in
@@ -110,6 +113,13 @@ from analytics.event_signals import (
 )
 from analytics.events import EventTable
 from analytics.frame import Panel
+from analytics.step_signals import (
+    StepNorm,
+    fit_step_norm,
+    step_code_names,
+    step_codes,
+    step_standardised,
+)
 
 __all__ = [
     "MachineScores",
@@ -509,7 +519,7 @@ def _hall_z(det: Any, name: str, source: str, panel: Panel, z: np.ndarray) -> np
     hide exactly the buckets where the whole hall deviates. Fluctuations (``:sd``) are
     not compared across a hall; counted rates come as they are.
     """
-    if name.endswith(":sd") or ":vs:" in name or ":err" in name:
+    if name.endswith((":sd", STEP_SUFFIX)) or ":vs:" in name or ":err" in name:
         return None
     if name != source:
         return z
@@ -573,14 +583,16 @@ class _TypeModel:
     steady_by: list[int] | None = None
     event_keys: list[str] = field(default_factory=list)
     event_rate: np.ndarray | None = None
+    step_names: list[str] = field(default_factory=list)
+    step_norms: dict[str, StepNorm] = field(default_factory=dict)
 
 
 class Monitor(BaseEstimator):
     """Anomaly pipeline per machine type: ``fit(panels)``, ``score(panels)``, ``alarms(scores)``.
 
-    The defaults are the parameters tuned on seeds 1 and 5 of the default scenario (7
-    days, 1-s ticks, fit on the first 1.5 days), checked on development seeds and frozen
-    for the report seeds (``analytics.evaluation``).
+    The defaults are the parameters tuned on seeds 1, 5 and 12 of the default scenario
+    (7 days, 1-s ticks, fit on the first 1.5 days), checked on development seeds and
+    frozen for the report seeds (``analytics.evaluation``).
 
     Parameters
     ----------
@@ -652,6 +664,12 @@ class Monitor(BaseEstimator):
         With events given to ``fit``/``score``, monitor how surprising each stop
         reason's and alarm code's count per running hour is against the machine's
         training rate (``analytics.event_signals``).
+    step_errors : bool
+        With step events given, each tracking error (``f:err``) gets a twin judged
+        within the current programme step (``f:err@step``, :mod:`analytics.step_signals`):
+        a liquor lagging half a degree while ramping is normal, while holding it is
+        not, so pooled over steps the error is too heavy-tailed to watch and a fouled
+        heat exchanger's ramps falling behind go unseen.
     field_dev : float
         Deviation (sds) at which a field counts as involved in an episode: an episode
         involving one field only is an instrument fault (a sensor lies alone), several
@@ -687,6 +705,7 @@ class Monitor(BaseEstimator):
         peer_scale_floor: float = 0.75,
         min_peer_machines: int = 4,
         steady_fluctuations: bool = True,
+        step_errors: bool = True,
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -714,6 +733,7 @@ class Monitor(BaseEstimator):
         self.peer_scale_floor = peer_scale_floor
         self.min_peer_machines = min_peer_machines
         self.steady_fluctuations = steady_fluctuations
+        self.step_errors = step_errors
 
     # -- fit ---------------------------------------------------------------------------
     def fit(
@@ -761,6 +781,7 @@ class Monitor(BaseEstimator):
                 steady = _steady(level, raw.values, steady_by, self.transition_z)[0]
         steady &= ~self._step_marks(panel, events)
         sig = with_drive(raw, drive)
+        sig, step_names, norms = self._fit_steps(sig, panel, events, steady)
         d = len(sig.names)
         level += self._level(sig, range(len(raw.names), d))
         keep = np.ones(d, dtype=bool)
@@ -814,6 +835,8 @@ class Monitor(BaseEstimator):
             steady_by,
             keys,
             rate,
+            step_names,
+            norms,
         )
 
     def _event_baseline(
@@ -825,6 +848,29 @@ class Monitor(BaseEstimator):
         keys = event_keys(events)
         counts = event_counts(events, panel.machines, panel.ts_ms, panel.step_ms, keys)
         return keys, event_baseline(counts, _running(panel), panel.step_ms)
+
+    def _fit_steps(
+        self, sig: Signals, panel: Panel, events: EventTable | None, steady: np.ndarray
+    ) -> tuple[Signals, list[str], dict[str, StepNorm]]:
+        """``sig`` with its step-judged twins, the step codes and each twin's norms.
+
+        A signal whose meaning changes with the programme step (a tracking error while
+        ramping or holding) is standardised by its class's steady training buckets
+        of the same step code (``analytics.step_signals``).
+        """
+        names = step_code_names(events) if self.step_errors else []
+        codes = step_codes(events, panel.machines, panel.ts_ms, panel.step_ms, names)
+        if not names or not (codes >= 0).any():
+            return sig, [], {}
+        out = {}
+        for k, name in enumerate(sig.names):
+            if name.endswith(":err"):  # levels per step were tried: recipes move them
+                norm = fit_step_norm(
+                    np.where(steady, sig.values[..., k], np.nan), codes, len(names)
+                )
+                if np.isfinite(norm.scale).any():
+                    out[name] = norm
+        return _with_steps(sig, codes, out), (names if out else []), out
 
     def _step_marks(self, panel: Panel, events: EventTable | None) -> np.ndarray:
         """(M, T) True in buckets a programme step change falls in (and ``step_settle`` after).
@@ -898,7 +944,7 @@ class Monitor(BaseEstimator):
         the mean signal reports), and its sd says nothing more.
         """
         z = det.detector_.zscores(x[..., None])[..., 0]
-        if ":" not in name or name.endswith((":sd", ":err")):
+        if ":" not in name or name.endswith((":sd", ":err", STEP_SUFFIX)):
             z = np.where(steady, z, np.nan)
         if name == source:
             mean_z[source] = z
@@ -943,6 +989,9 @@ class Monitor(BaseEstimator):
             event_rate=model.event_rate,
         )
         sig = with_drive(raw, model.drive)
+        if model.step_norms:
+            codes = step_codes(events, panel.machines, panel.ts_ms, panel.step_ms, model.step_names)
+            sig = _with_steps(sig, codes, model.step_norms)
         m, t = len(panel.machines), len(panel.ts_ms)
         best = np.zeros((m, t))
         top = np.zeros((m, t), dtype=np.int32)
@@ -1126,6 +1175,24 @@ class Monitor(BaseEstimator):
                     )
                 )
         return out
+
+
+#: Suffix of a signal standardised within the current programme step.
+STEP_SUFFIX = "@step"
+
+
+def _with_steps(sig: Signals, codes: np.ndarray, norms: Mapping[str, StepNorm]) -> Signals:
+    """``sig`` plus each normed signal standardised within its step (``f@step``)."""
+    extra = [(n, sig.names.index(n)) for n in norms if n in sig.names]
+    if not extra:
+        return sig
+    cols = [step_standardised(sig.values[..., k], codes, norms[n]) for n, k in extra]
+    return Signals(
+        [*sig.names, *(n + STEP_SUFFIX for n, _ in extra)],
+        [*sig.fields, *(sig.fields[k] for _, k in extra)],
+        np.concatenate([sig.values, np.stack(cols, axis=2)], axis=2),
+        sig.running,
+    )
 
 
 def _peer_floor(det: RobustZ, share: float) -> None:
