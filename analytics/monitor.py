@@ -498,17 +498,28 @@ def _residual_floor(sig: Signals, k: int) -> dict[str, float]:
     return {"min_scale": RESIDUAL_FLOOR * typical} if np.isfinite(typical) else {}
 
 
-def _calibration(dev: np.ndarray, q: float, ref: float) -> float:
+def _calibration(dev: np.ndarray, q: float, ref: float, quiet: bool = False) -> float:
     """Gain that brings a signal's usual training extreme down to ``ref`` sds.
 
     The extreme is the ``q``-quantile over time per machine, then the median over
     machines: one machine with a fault in the training span does not move it. A signal
     that wanders more than a robust sd promises (daily cycles, a recipe's steps) is
     scaled down instead of crying wolf; a quiet one keeps gain 1.
+
+    Only deviating buckets count, unless ``quiet``: a rare event's surprise is 0 in
+    almost every bucket and positive only just after one of its (healthy) events, so
+    the extreme of its positive buckets alone is that of "an event happened" and the
+    gain would blunt the signal until even a burst of alarms could not reach the
+    alarm threshold; counting the quiet buckets judges it by how rarely it moves.
+
+    >>> dev = np.zeros((3, 1000)); dev[:, :5] = 6.0   # 0.5 % of buckets just after events
+    >>> _calibration(dev, 0.99, 2.5), _calibration(dev, 0.99, 2.5, quiet=True)
+    (0.4166666666666667, 1.0)
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        extreme = float(np.nanmedian(np.nanquantile(np.where(dev > 0, dev, np.nan), q, axis=1)))
+        kept = (dev >= 0) if quiet else (dev > 0)
+        extreme = float(np.nanmedian(np.nanquantile(np.where(kept, dev, np.nan), q, axis=1)))
     return 1.0 if not np.isfinite(extreme) or extreme <= ref else ref / extreme
 
 
@@ -633,6 +644,12 @@ class Monitor(BaseEstimator):
         Self-calibration without labels: a signal whose training deviation reaches
         more than ``calib_ref`` sds at its ``calib_q`` quantile (median machine) is
         scaled down to it.
+    calib_quiet_kinds : tuple of str
+        Event kinds (``alarm``) whose surprise's calibration quantile counts its quiet
+        (zero) buckets too: a machine's own alarm code, rare by design, is judged by
+        how rarely it fires, not by how surprising each of its healthy firings was
+        (``_calibration``). Stop reasons, logged as part of ordinary running, keep
+        the plain calibration.
     drive_steady : bool
         For a type with a drive, a bucket is a transition only when the drive's own
         fluctuation jumps (the pump changes speed); the other fluctuations stay
@@ -706,6 +723,7 @@ class Monitor(BaseEstimator):
         min_peer_machines: int = 4,
         steady_fluctuations: bool = True,
         step_errors: bool = True,
+        calib_quiet_kinds: tuple[str, ...] = ("alarm",),
     ) -> None:
         self.windows = windows
         self.rate_window = rate_window
@@ -734,6 +752,7 @@ class Monitor(BaseEstimator):
         self.min_peer_machines = min_peer_machines
         self.steady_fluctuations = steady_fluctuations
         self.step_errors = step_errors
+        self.calib_quiet_kinds = calib_quiet_kinds
 
     # -- fit ---------------------------------------------------------------------------
     def fit(
@@ -803,12 +822,7 @@ class Monitor(BaseEstimator):
         for k in range(d):
             x = sig.values[..., k]
             z = self._gated_z(level[k], sig.names[k], sig.fields[k], x, mean_z, steady)
-            fitted = []
-            for w in self.windows:
-                zf = smooth_z(z, w)[..., None]
-                det = _protected(min_scale=self.smooth_floor).fit(zf)
-                fitted.append((det, _calibration(det.deviation(zf), self.calib_q, self.calib_ref)))
-            smooth.append(fitted)
+            smooth.append(self._fit_smooth(sig.names[k], z))
             zh_all = _hall_z(level[k], sig.names[k], sig.fields[k], panel, z)
             for h, rows in groups.items():
                 if zh_all is None:
@@ -838,6 +852,23 @@ class Monitor(BaseEstimator):
             step_names,
             norms,
         )
+
+    def _fit_smooth(self, name: str, z: np.ndarray) -> list[tuple[Any, float]]:
+        """Per window, a protected baseline of the smoothed z and its calibration gain.
+
+        An event surprise is zero while nothing happens: for the kinds in
+        ``calib_quiet_kinds`` its training extreme counts those quiet buckets too
+        (see :func:`_calibration`).
+        """
+        quiet = name.endswith(":surprise") and name.split(":", 1)[0] in self.calib_quiet_kinds
+        fitted = []
+        for w in self.windows:
+            zf = smooth_z(z, w)[..., None]
+            det = _protected(min_scale=self.smooth_floor).fit(zf)
+            fitted.append(
+                (det, _calibration(det.deviation(zf), self.calib_q, self.calib_ref, quiet))
+            )
+        return fitted
 
     def _event_baseline(
         self, panel: Panel, events: EventTable | None
