@@ -18,6 +18,7 @@ from analytics.monitor import (
     type_signals,
 )
 from analytics.simdata import START_MS, simulate
+from tests.unit.analytics.jets import jet_panel
 
 H = 3_600_000
 SCENARIO = """
@@ -274,34 +275,8 @@ def test_a_tight_follower_gets_a_curve_and_a_loose_one_a_line():
     assert np.all(fit_curve(two, 1.6e-4 * two**2)[2] == 0.0)  # two settings: a line
 
 
-def _jet_panel(m: int = 6, t: int = 1200) -> Panel:
-    """Jets whose pump switches between two settings; every fluctuation jumps then."""
-    rng = np.random.default_rng(0)
-    setting = np.where((np.arange(t) // 50) % 2 == 0, 60.0, 85.0)
-    switch = np.r_[False, setting[1:] != setting[:-1]]
-    pump = np.tile(setting, (m, 1)) + rng.normal(0, 0.05, (m, t))
-
-    def sd(quiet: float, moving: float) -> np.ndarray:
-        return np.where(switch, moving, quiet) + rng.normal(0, quiet / 20, (m, t))
-
-    values = {
-        "pump_pct": pump,
-        "pump_pct:sd": sd(0.3, 12.0),
-        "nozzle_bar": 1.6e-4 * pump**2 + rng.normal(0, 0.003, (m, t)),
-        "nozzle_bar:sd": sd(0.02, 0.5),
-        "flow_m3h": 2.5 * pump + rng.normal(0, 0.3, (m, t)),
-        "flow_m3h:sd": sd(1.5, 40.0),
-        "reel_m_min": 300.0 + rng.normal(0, 0.3, (m, t)),
-        "reel_m_min:sd": sd(1.5, 80.0),
-        "state_code": np.ones((m, t)),
-    }
-    return Panel(
-        [f"d{i}" for i in range(m)], np.arange(t, dtype=np.int64) * H // 60, 60_000, values
-    )
-
-
 def test_with_a_drive_only_the_drive_marks_transitions():
-    panel = _jet_panel()
+    panel = jet_panel()
     panel.values["reel_m_min"][0, 1010:1020] -= 80.0  # a tangle: the reel slows and
     panel.values["reel_m_min:sd"][0, 1010:1020] = 15.0  # shakes, the pump holds its setting
     train = Panel(panel.machines, panel.ts_ms[:600], 60_000, {})

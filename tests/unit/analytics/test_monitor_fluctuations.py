@@ -12,34 +12,10 @@ import numpy as np
 
 from analytics.frame import Panel
 from analytics.monitor import Monitor
+from tests.unit.analytics.jets import jet_panel
 
 H = 3_600_000
 TRAIN = 600
-
-
-def _jets(m: int = 6, t: int = 1200, seed: int = 0) -> Panel:
-    """Jets whose pump switches between two settings; every fluctuation jumps then."""
-    rng = np.random.default_rng(seed)
-    setting = np.where((np.arange(t) // 50) % 2 == 0, 60.0, 85.0)
-    switch = np.r_[False, setting[1:] != setting[:-1]]
-    pump = np.tile(setting, (m, 1)) + rng.normal(0, 0.05, (m, t))
-
-    def sd(quiet: float, moving: float) -> np.ndarray:
-        return np.where(switch, moving, quiet) * rng.lognormal(0.0, 0.1, (m, t))
-
-    values = {
-        "pump_pct": pump,
-        "pump_pct:sd": sd(0.3, 12.0),
-        "nozzle_bar": 1.6e-4 * pump**2 + rng.normal(0, 0.003, (m, t)),
-        "nozzle_bar:sd": sd(0.02, 0.5),
-        "flow_m3h": 2.5 * pump + rng.normal(0, 0.3, (m, t)),
-        "flow_m3h:sd": sd(1.5, 40.0),
-        "current_a": 0.5 * pump + rng.normal(0, 0.1, (m, t)),
-        "current_a:sd": sd(0.4, 9.0),
-        "state_code": np.ones((m, t)),
-    }
-    ts = np.arange(t, dtype=np.int64) * H // 60
-    return Panel([f"d{i}" for i in range(m)], ts, 60_000, values)
 
 
 def _head(panel: Panel, n: int) -> Panel:
@@ -57,7 +33,7 @@ def _alarms(panel: Panel, **params: bool) -> list[tuple[str, str, int]]:
 
 
 def test_fluctuation_rising_while_the_drive_holds_is_flagged():
-    panel = _jets()
+    panel = jet_panel(lognormal_sd=True, current=True)
     # d2 cavitates from bucket 1010 to 1030 (the pump holds 60 %): flow and current shake
     # 5x and 4x their steady fluctuation; the bucket means do not move.
     panel.values["flow_m3h:sd"][2, 1010:1030] *= 5.0
@@ -72,7 +48,7 @@ def test_fluctuation_rising_while_the_drive_holds_is_flagged():
 
 
 def test_fluctuation_high_only_where_the_drive_changes_is_not_flagged():
-    panel = _jets(seed=1)
+    panel = jet_panel(seed=1, lognormal_sd=True, current=True)
     # Every speed change shakes every field (as in training), and on d3 much harder
     # than usual: a bucket that holds a speed change says nothing about fluctuation.
     change = np.flatnonzero(panel.values["pump_pct:sd"][3] > 5.0)
