@@ -43,6 +43,8 @@ BACKFILL_BATCH = 300
 BACKFILL_BROKER_BACKLOG = 500
 #: The gateway id of every simulated gateway (one per factory).
 GATEWAY_ID = "gw1"
+#: How long a stop phase waits for its services after SIGTERM before SIGKILL.
+STOP_TIMEOUT_S = 20.0
 
 
 def _toml(value: object) -> str:
@@ -402,15 +404,33 @@ class Stack:
         return {s.name: s.counters() for s in self.services if s.process.poll() is None}
 
     def stop(self) -> None:
-        """Stop gateways first (they drain), then ingest, then the servers."""
-        for service in reversed(self.services):
-            service.process.terminate()
-            try:
-                service.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                service.process.kill()
-                log.error("event=service_killed service=%s reason=stop_timeout", service.name)
+        """Stop gateways first (they drain), then analytics and the API, then ingest, then servers.
+
+        The services of one phase are signalled together and share one deadline, so a
+        service slow to stop costs its phase ``STOP_TIMEOUT_S``, not every service that much.
+        """
+        services = list(reversed(self.services))
+        gateways = [s for s in services if s.name.startswith(("gateway-", "backfill-"))]
+        ingest = [s for s in services if s.name.startswith("ingest")]
+        others = [s for s in services if s not in gateways and s not in ingest]
+        for phase in (gateways, others, ingest):
+            _stop_together(phase, STOP_TIMEOUT_S)
         for server in reversed(self.servers):
             server.stop()
         self.services.clear()
         self.servers.clear()
+
+
+def _stop_together(services: list[ServiceProcess], timeout_s: float) -> None:
+    """SIGTERM every service, wait for all until one deadline, SIGKILL the ones left."""
+    for service in services:
+        if service.process.poll() is None:
+            service.process.terminate()
+    deadline = time.monotonic() + timeout_s
+    for service in services:
+        try:
+            service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+            log.error("event=service_killed service=%s reason=stop_timeout", service.name)

@@ -130,7 +130,12 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         time.sleep(2.5)  # one more status line
     finally:
         up.send_signal(signal.SIGINT)
-        output = up.communicate(timeout=90)[0].decode()
+        try:
+            output = up.communicate(timeout=90)[0].decode()
+        except subprocess.TimeoutExpired:
+            up.kill()
+            tail = up.communicate()[0].decode()[-4000:]
+            raise AssertionError(f"millwatch up still running 90 s after Ctrl-C:\n{tail}") from None
     assert up.returncode == 0, output
     assert "backfill delivered" in output, output
     exported = (tmp_path / "state" / "gateways" / "f01" / "labels-backfill.jsonl").read_text()
