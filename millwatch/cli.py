@@ -131,6 +131,10 @@ def _supervise(command: str, stack: Stack, body: Callable[[threading.Event], Non
     """Run ``body`` until it returns, Ctrl-C or SIGTERM; always stop the stack after."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A shell that starts us in the background (``cmd &``, CI runners) leaves SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: Ctrl-C or ``kill -INT``
+    # must stop the stack cleanly all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         body(stop)
     except KeyboardInterrupt:
