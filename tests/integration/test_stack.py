@@ -133,8 +133,12 @@ def test_up_runs_the_stack_shows_counters_and_stops_cleanly_on_ctrl_c(tmp_path: 
         try:
             output = up.communicate(timeout=90)[0].decode()
         except subprocess.TimeoutExpired:
-            up.kill()
-            tail = up.communicate()[0].decode()[-4000:]
+            up.terminate()  # SIGTERM still stops the stack's servers; SIGKILL would orphan them
+            try:
+                tail = up.communicate(timeout=60)[0].decode()[-4000:]
+            except subprocess.TimeoutExpired:
+                up.kill()
+                tail = up.communicate()[0].decode()[-4000:]
             raise AssertionError(f"millwatch up still running 90 s after Ctrl-C:\n{tail}") from None
     assert up.returncode == 0, output
     assert "backfill delivered" in output, output
